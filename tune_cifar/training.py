@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -137,8 +138,13 @@ class DeviceData:
 
 
 def _images_to_device(images: np.ndarray, device: torch.device, channels_last: bool) -> torch.Tensor:
-    # NHWC uint8 -> NCHW uint8, kept as bytes until a batch is taken.
-    tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    # NHWC uint8 -> NCHW uint8, kept as bytes until a batch is taken. Arrays from Ray's
+    # object store are read-only; torch warns about that, but these tensors are never
+    # written to, so the warning is silenced instead of paying for a copy.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        tensor = torch.from_numpy(np.ascontiguousarray(images))
+    tensor = tensor.permute(0, 3, 1, 2)
     tensor = tensor.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     if device.type == "cuda":
         tensor = tensor.pin_memory().to(device, non_blocking=True)
