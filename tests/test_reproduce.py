@@ -132,3 +132,48 @@ def test_missing_data_dir_is_reported(tmp_path, capsys):
     code = reproduce.main(["--data-dir", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out")])
     assert code == 2
     assert "--data-dir" in capsys.readouterr().err
+
+
+def test_resume_after_killed_driver(tmp_path):
+    """SIGKILL the driver after the first variant finished; --resume must not rerun it."""
+    import os
+    import signal
+    import time
+
+    from tests.conftest import write_cifar_folder
+
+    data_dir = write_cifar_folder(tmp_path / "data", n_train_per_class=10, n_test_per_class=2)
+    output = tmp_path / "out"
+    argv = [
+        sys.executable, "-m", "tune_cifar.reproduce",
+        "--data-dir", str(data_dir), "--cache-dir", str(tmp_path / "cache"),
+        "--variants", "original,q1,q2", "--max-epochs", "2", "--output", str(output),
+    ]
+    driver = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and not _finished_trials(output):
+            time.sleep(0.5)
+        assert _finished_trials(output), "no trial finished before the deadline"
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+        driver.wait()
+    first_finished = _finished_trials(output)
+
+    resumed = subprocess.run(argv + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    results = pd.read_csv(output / "results.csv")
+    assert sorted(results["variant"]) == ["original", "q1", "q2"]
+    assert (results["status"] == "finished").all()
+    for trial_dir in first_finished:
+        lines = (trial_dir / "result.json").read_text().splitlines()
+        assert len(lines) == json.loads(lines[-1])["epochs_run"], f"{trial_dir.name} was rerun"
+
+
+def _finished_trials(output):
+    finished = []
+    for result in (output / "experiment").glob("*/result.json"):
+        lines = result.read_text().splitlines()
+        if lines and json.loads(lines[-1]).get("completed"):
+            finished.append(result.parent)
+    return finished
