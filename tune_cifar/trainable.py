@@ -46,12 +46,15 @@ def train_trial(config: dict[str, Any], data: Any) -> None:
     device = _trial_device(options.device, context)
     trainer = Trainer(trial_config, DeviceData(data, device, options.channels_last), seed, options)
     _restore_from_checkpoint(trainer, name)
-    _write_trial_meta(context, config, trainer, threads, data)
+    meta_text = _write_trial_meta(context, config, trainer, threads, data)
 
     def report(trainer: Trainer, record: EpochRecord, outcome: TrialOutcome | None) -> None:
         metrics = epoch_metrics(name, trainer, record, outcome)
         with tempfile.TemporaryDirectory() as checkpoint_dir:
             torch.save(trainer.state_dict(), Path(checkpoint_dir) / CHECKPOINT_FILE)
+            # The trial folder on a worker node reaches the storage path only through
+            # checkpoints, so each checkpoint carries a copy of the trial's metadata.
+            (Path(checkpoint_dir) / TRIAL_META_FILE).write_text(meta_text)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
 
     fit(trainer, on_epoch=report, trial_name=name)
@@ -112,8 +115,8 @@ def _restore_from_checkpoint(trainer: Trainer, name: str) -> None:
     logger.info("%s resumed from its checkpoint after epoch %d", name, trainer.epochs_done)
 
 
-def _write_trial_meta(context: tune.TuneContext, config: dict[str, Any], trainer: Trainer, threads: int, data: Any) -> None:
-    """Write the resolved config, seed and library versions into the trial folder."""
+def _write_trial_meta(context: tune.TuneContext, config: dict[str, Any], trainer: Trainer, threads: int, data: Any) -> str:
+    """Write the resolved config, seed and library versions into the trial folder; return the JSON text."""
     import ray
 
     meta = {
@@ -127,6 +130,8 @@ def _write_trial_meta(context: tune.TuneContext, config: dict[str, Any], trainer
         "threads": threads,
         "params": trainer.params,
         "data_source": getattr(data, "source", None),
+        "data_dir": config.get("data_dir"),
+        "node_id": ray.get_runtime_context().get_node_id(),
         "versions": {
             "python": platform.python_version(),
             "torch": torch.__version__,
@@ -135,4 +140,6 @@ def _write_trial_meta(context: tune.TuneContext, config: dict[str, Any], trainer
     }
     trial_dir = Path(context.get_trial_dir())
     trial_dir.mkdir(parents=True, exist_ok=True)
-    (trial_dir / TRIAL_META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    text = json.dumps(meta, indent=2) + "\n"
+    (trial_dir / TRIAL_META_FILE).write_text(text)
+    return text
