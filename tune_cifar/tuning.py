@@ -26,7 +26,9 @@ def init_ray(address: str | None) -> None:
         logger.info("joining the Ray cluster at %s", address)
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(include_dashboard=False, log_to_driver=True)
+        # address="local" starts a new instance; None would join a cluster that
+        # `ray start` left recorded in /tmp/ray, such as another user's.
+        ray.init(address="local", include_dashboard=False, log_to_driver=True)
     resources = ray.cluster_resources()
     logger.info(
         "Ray is up: %s CPU(s), %s GPU(s) across %d node(s)",
