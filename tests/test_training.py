@@ -151,3 +151,57 @@ def test_reduced_precision_runs(precision):
     assert t.precision in ("fp32", "bf16")
     outcome = fit(t)
     assert math.isfinite(outcome.test_loss)
+
+
+def reference_epoch_loss(data, reference: Trainer, batch_size: int = 16) -> float:
+    """Train one epoch with a plain float-tensor loop in the trainer's batch order; return the mean loss."""
+    images = torch.from_numpy(data.x_train).permute(0, 3, 1, 2).float() / 255.0
+    labels = torch.from_numpy(data.y_train)
+    num_fit = reference.data.num_fit
+    order = epoch_permutation(num_fit, reference.seed, 0)
+    total = 0.0
+    reference.model.train()
+    for start in range(0, num_fit, batch_size):
+        index = order[start : start + batch_size]
+        loss = torch.nn.functional.cross_entropy(reference.model(images[index]), labels[index])
+        reference.optimizer.zero_grad()
+        loss.backward()
+        reference.optimizer.step()
+        total += loss.item() * len(index)
+    return total / num_fit
+
+
+@pytest.mark.parametrize("options", [TrainingOptions(channels_last=True), TrainingOptions(compile="default")], ids=["channels_last", "compile"])
+def test_fast_options_match_reference_loop(options):
+    data = arrays()
+    config = TrialConfig.from_dict({**SMALL, "dense_dropout": 0.0, "conv_blocks": [{"filters": [4, 8]}]})
+    fast = Trainer(config, DeviceData(data, torch.device("cpu"), options.channels_last), 3, options)
+    fast_loss, _ = fast.train_epoch()
+    reference = Trainer(config, DeviceData(data, torch.device("cpu")), 3)
+    assert fast_loss == pytest.approx(reference_epoch_loss(data, reference), rel=1e-4)
+
+
+def test_compiled_trainer_checkpoint_keys_match_eager():
+    eager = trainer(seed=4)
+    compiled = Trainer(TrialConfig.from_dict(SMALL), DeviceData(arrays(), torch.device("cpu")), 4, TrainingOptions(compile="default"))
+    assert compiled.forward is not compiled.model
+    assert list(compiled.state_dict()["model"]) == list(eager.state_dict()["model"])
+
+
+def test_unknown_compile_mode_rejected():
+    with pytest.raises(ValueError, match="compile mode 'fast' is not one of off, default, reduce-overhead"):
+        Trainer(TrialConfig.from_dict(SMALL), DeviceData(arrays(), torch.device("cpu")), 0, TrainingOptions(compile="fast"))
+
+
+def test_threads_option_sets_torch_threads():
+    before = torch.get_num_threads()
+    try:
+        Trainer(TrialConfig.from_dict(SMALL), DeviceData(arrays(), torch.device("cpu")), 0, TrainingOptions(threads=1))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_zero_threads_rejected():
+    with pytest.raises(ValueError, match="threads must be >= 1, got 0"):
+        Trainer(TrialConfig.from_dict(SMALL), DeviceData(arrays(), torch.device("cpu")), 0, TrainingOptions(threads=0))

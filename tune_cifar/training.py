@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16", "auto")
 DEVICES = ("auto", "cpu", "cuda")
+COMPILE_MODES = ("off", "default", "reduce-overhead")
+"""``torch.compile`` settings: 'reduce-overhead' also captures CUDA graphs on a GPU."""
 
 # Batch size for evaluation passes only; it changes speed, not results.
 EVAL_BATCH_SIZE = 1000
@@ -50,6 +52,8 @@ class TrainingOptions:
     """torch intra-op threads; None keeps torch's current setting."""
     channels_last: bool = False
     """Use the channels-last memory format for activations and conv weights."""
+    compile: str = "off"
+    """One of ``COMPILE_MODES``: 'off' runs eager, else ``torch.compile(model, mode=...)``."""
 
 
 @dataclass
@@ -166,6 +170,25 @@ def epoch_permutation(num_fit: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(num_fit, generator=generator)
 
 
+def _set_threads(threads: int) -> None:
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}; pass None to keep torch's setting")
+    torch.set_num_threads(threads)
+
+
+def _compiled(model: nn.Module, mode: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Return ``model`` itself for mode 'off', else ``torch.compile(model, mode=mode)``.
+
+    Compiling happens lazily on the first batch of each new shape and train/eval mode,
+    so a trial pays it a few times (fit batches, the last smaller batch, evaluation).
+    """
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile mode {mode!r} is not one of {', '.join(COMPILE_MODES)}")
+    if mode == "off":
+        return model
+    return torch.compile(model, mode=mode)
+
+
 class Trainer:
     """Model, optimizer and early-stopping state of one trial, advanced epoch by epoch."""
 
@@ -176,11 +199,16 @@ class Trainer:
         self.device = data.device
         self.precision = resolve_precision(options.precision, self.device)
         self.channels_last = options.channels_last
+        if options.threads is not None:
+            _set_threads(options.threads)
 
         torch.manual_seed(seed)  # the same seed gives the same initial weights
         self.model = build_model(config.model).to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        # The compiled module shares parameters with self.model, which stays the one whose
+        # state_dict is saved, so checkpoints do not depend on the compile setting.
+        self.forward = _compiled(self.model, options.compile)
         self.params = count_parameters(self.model)
         self.optimizer = torch.optim.RMSprop(
             self.model.parameters(), lr=config.learning_rate, alpha=RMSPROP_RHO, eps=RMSPROP_EPSILON
@@ -200,7 +228,7 @@ class Trainer:
     def train_epoch(self) -> tuple[float, float]:
         """Run one epoch over the shuffled fit part; return Keras's running loss and accuracy."""
         self.model.train()
-        order = epoch_permutation(self.data.num_fit, self.seed, self.epochs_done).to(self.device)
+        order = epoch_permutation(self.data.num_fit, self.seed, self.epochs_done).to(self.device, non_blocking=True)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.int64)
         batch_size = self.config.batch_size
@@ -209,7 +237,7 @@ class Trainer:
             images = to_float(self.data.x_train[index])
             labels = self.data.y_train[index]
             with self._autocast():
-                logits = self.model(images)
+                logits = self.forward(images)
                 loss = self.loss_fn(logits.float(), labels)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -230,7 +258,7 @@ class Trainer:
             batch = to_float(images[start : start + EVAL_BATCH_SIZE])
             target = labels[start : start + EVAL_BATCH_SIZE]
             with self._autocast():
-                logits = self.model(batch).float()
+                logits = self.forward(batch).float()
             loss_sum += nn.functional.cross_entropy(logits, target, reduction="sum")
             correct += (logits.argmax(dim=1) == target).sum()
         return loss_sum.item() / len(labels), correct.item() / len(labels)
