@@ -68,7 +68,7 @@ def test_seeded_points_come_first_with_their_configs(tmp_path):
     for result in sampled[:2]:
         expected = variants[result["name"]].config.with_epoch_cap(3).to_dict()
         assert result["trial"] == expected
-    assert all(s["name"] == "search" for s in sampled[2:])
+    assert all(s["name"] == "sampled" for s in sampled[2:])
 
 
 def test_sampled_configs_respect_num_blocks(tmp_path):
@@ -91,7 +91,7 @@ def test_epoch_cap_applies_to_samples(tmp_path):
     space = load_space(write_space(tmp_path, BASE)).with_epoch_cap(2)
     result = space(optuna.trial.FixedTrial({**space.seeded["q4"], "max_epochs": 80}))
     assert result["trial"]["max_epochs"] == 2
-    assert result["name"] == "search"
+    assert result["name"] == "sampled"
 
 
 @pytest.mark.parametrize(

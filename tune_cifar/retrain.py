@@ -4,7 +4,9 @@ The trial's ``trial_meta.json`` (in the trial folder, or in its newest checkpoin
 trial ran on another node) gives the resolved config, seed, training options and CPU
 thread count, so the retrained model sees the same initial weights, batch order and
 dropout masks. On the same hardware and thread count the per-epoch metrics match the
-trial's ``result.json``; the command prints both and their largest difference.
+trial's ``result.json``; the command prints both and their largest difference. A trial
+that the scheduler (ASHA) stopped early is retrained to its own end, and only the epochs
+both runs have are compared.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from tune_cifar.search_space import SAMPLED_NAME
+
 METRIC_COLUMNS = [
     "val_accuracy",
     "val_loss",
@@ -44,11 +46,11 @@ def results_table(trials: Sequence[Mapping[str, Any]], parameter_names: Sequence
     rows = []
     for trial in trials:
         config, metrics = trial["config"], trial["metrics"] or {}
-        name = config.get("name", "search")
+        name = config.get("name", SAMPLED_NAME)
         row: dict[str, Any] = {
             "trial": trial["trial_dir"],
             "name": name,
-            "seeded": name != "search",
+            "seeded": name != SAMPLED_NAME,
             "status": trial_status(metrics, trial["errored"], run_ended),
             "epochs": metrics.get("training_iteration", 0),
         }
@@ -69,13 +71,15 @@ def usable(table: pd.DataFrame) -> pd.DataFrame:
 def pareto_set(table: pd.DataFrame, metrics: Sequence[str], modes: Sequence[str]) -> pd.DataFrame:
     """Return the non-dominated usable trials under ``metrics`` ('max' or 'min' each), best first."""
     candidates = usable(table).dropna(subset=list(metrics))
+    if candidates.empty:
+        return candidates
     signs = [1.0 if mode == "max" else -1.0 for mode in modes]
     scores = [tuple(sign * float(row[m]) for m, sign in zip(metrics, signs)) for _, row in candidates.iterrows()]
 
     def dominated(score: tuple[float, ...]) -> bool:
         return any(all(o >= s for o, s in zip(other, score)) and other != score for other in scores)
 
-    keep = [not dominated(score) for score in scores]
+    keep = pd.Series([not dominated(score) for score in scores], index=candidates.index)
     return candidates[keep].sort_values(metrics[0], ascending=modes[0] == "min")
 
 

@@ -31,6 +31,8 @@ from tune_cifar.config import ConfigError, TrialConfig
 from tune_cifar.practice import PRACTICE_FILE, SEARCH_SPACES_DIR, Variant, load_variants
 
 OPEN_SPACE_FILE = SEARCH_SPACES_DIR / "open.yaml"
+SAMPLED_NAME = "sampled"
+"""Name of trials that the sampler chose, as opposed to seeded variants; it prefixes their folders."""
 
 DISTRIBUTIONS = ("categorical", "float", "int")
 TOP_LEVEL_KEYS = ("parameters", "fixed", "seeded_variants")
@@ -104,7 +106,7 @@ class SearchSpace:
     Ray Tune's ``OptunaSearch`` accepts the instance as a define-by-run space: the sampled
     flat parameters become trial config keys, and the returned ``trial`` (a
     ``TrialConfig.to_dict()`` mapping, epochs capped at ``epoch_cap``) and ``name`` (the
-    practice variant's name for a seeded point, else 'search') are added beside them.
+    practice variant's name for a seeded point, else ``SAMPLED_NAME``) are added beside them.
     """
 
     source: str
@@ -125,7 +127,7 @@ class SearchSpace:
             if block is not None and block > self._num_blocks(values):
                 continue
             values[name] = distribution.suggest(trial, name)
-        return {"trial": self.trial_dict(values), "name": self.variant_of(values) or "search"}
+        return {"trial": self.trial_dict(values), "name": self.variant_of(values) or SAMPLED_NAME}
 
     def _num_blocks(self, values: Mapping[str, Any]) -> int:
         return values.get("num_blocks", self.fixed.get("num_blocks", DEFAULTS["num_blocks"]))

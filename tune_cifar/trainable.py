@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "trainer.pt"
 TRIAL_META_FILE = "trial_meta.json"
+FINAL_METRICS_FILE = "final_metrics.json"
+"""Written into the checkpoint of a trial's last epoch, so a resumed finished trial does not train on."""
 
 
 def train_trial(config: dict[str, Any], data: Any) -> None:
@@ -45,7 +47,13 @@ def train_trial(config: dict[str, Any], data: Any) -> None:
     threads = _set_threads_from_resources(context, name)
     device = _trial_device(options.device, context)
     trainer = Trainer(trial_config, DeviceData(data, device, options.channels_last), seed, options)
-    _restore_from_checkpoint(trainer, name)
+    final_metrics = _restore_from_checkpoint(trainer, name)
+    if final_metrics is not None:
+        # The trial had finished, but the driver stopped before it recorded that; training
+        # on would run past the trial's stop condition, so only its last report is repeated.
+        logger.info("%s had already finished after epoch %d; reporting its final metrics again", name, trainer.epochs_done)
+        tune.report(final_metrics)
+        return
     meta_text = _write_trial_meta(context, config, trainer, threads, data)
 
     def report(trainer: Trainer, record: EpochRecord, outcome: TrialOutcome | None) -> None:
@@ -55,6 +63,8 @@ def train_trial(config: dict[str, Any], data: Any) -> None:
             # The trial folder on a worker node reaches the storage path only through
             # checkpoints, so each checkpoint carries a copy of the trial's metadata.
             (Path(checkpoint_dir) / TRIAL_META_FILE).write_text(meta_text)
+            if outcome is not None:
+                (Path(checkpoint_dir) / FINAL_METRICS_FILE).write_text(json.dumps(metrics))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
 
     fit(trainer, on_epoch=report, trial_name=name)
@@ -105,14 +115,18 @@ def _trial_device(requested: str, context: tune.TuneContext) -> torch.device:
     return select_device(requested)
 
 
-def _restore_from_checkpoint(trainer: Trainer, name: str) -> None:
+def _restore_from_checkpoint(trainer: Trainer, name: str) -> dict[str, Any] | None:
+    """Load the trial's last checkpoint, if any; return its final metrics if the trial had finished."""
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        return
+        return None
     with checkpoint.as_directory() as checkpoint_dir:
         state = torch.load(Path(checkpoint_dir) / CHECKPOINT_FILE, map_location=trainer.device, weights_only=True)
+        final_path = Path(checkpoint_dir) / FINAL_METRICS_FILE
+        final_metrics = json.loads(final_path.read_text()) if final_path.is_file() else None
     trainer.load_state_dict(state)
     logger.info("%s resumed from its checkpoint after epoch %d", name, trainer.epochs_done)
+    return final_metrics
 
 
 def _write_trial_meta(context: tune.TuneContext, config: dict[str, Any], trainer: Trainer, threads: int, data: Any) -> str:
