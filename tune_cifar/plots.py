@@ -45,3 +45,119 @@ def plot_curve(history: pd.DataFrame, metric: str, path: str | os.PathLike, titl
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
+
+
+# No software URL in the PNG's text chunk, so an embedding page references nothing outside.
+PNG_METADATA = {"Software": None}
+COST_LABELS = {"params": "parameters (log scale)", "wall_time_s": "wall time per trial, s (log scale)"}
+
+
+def plot_loss_grid(history: pd.DataFrame, panels: list[tuple[str, list[str]]], path: str | os.PathLike, title: str) -> None:
+    """Save a grid of loss curves: one panel per (title, trial ids), training solid and validation dashed.
+
+    A panel with several trials (seeds of one variant) draws one colour per trial.
+    """
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    figure, axes_grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), dpi=110, squeeze=False)
+    for axes, (panel_title, trial_ids) in zip(axes_grid.flat, panels):
+        for trial_id in trial_ids:
+            trial = history[history["trial_id"] == trial_id]
+            line = axes.plot(trial["epoch"], trial["loss"], marker="o", markersize=3)[0]
+            axes.plot(trial["epoch"], trial["val_loss"], marker="s", markersize=3, linestyle="--", color=line.get_color())
+        axes.set_title(panel_title, fontsize=9)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel("cross-entropy loss")
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.grid(alpha=0.3)
+    for axes in list(axes_grid.flat)[len(panels):]:
+        axes.set_visible(False)
+
+    handles = [
+        plt.Line2D([], [], color="black", marker="o", markersize=3, label="training"),
+        plt.Line2D([], [], color="black", marker="s", markersize=3, linestyle="--", label="validation"),
+    ]
+    figure.legend(handles=handles, loc="upper right", fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, metadata=PNG_METADATA)
+    plt.close(figure)
+
+
+def plot_accuracy_vs_cost(
+    table: pd.DataFrame, cost: str, metric: str, on_front: pd.Series, path: str | os.PathLike, title: str
+) -> None:
+    """Save ``metric`` against ``cost`` (log axis) for each row, with the Pareto front and practice labels.
+
+    ``table`` needs the columns ``name``, ``practice`` (bool), ``cost`` and ``metric``;
+    ``on_front`` marks the rows on the Pareto front.
+    """
+    figure, axes = plt.subplots(figsize=(7, 4.6), dpi=120)
+    search = table[~table["practice"]]
+    practice = table[table["practice"]]
+    if not search.empty:
+        axes.scatter(search[cost], search[metric] * 100, s=22, color="tab:gray", alpha=0.7, label="search trials")
+    if not practice.empty:
+        axes.scatter(practice[cost], practice[metric] * 100, s=40, color="tab:blue", label="practice variants")
+        for name, group in practice.groupby("name"):
+            axes.annotate(name, (group[cost].mean(), group[metric].mean() * 100), textcoords="offset points", xytext=(5, 4), fontsize=8)
+
+    front = table[on_front].sort_values(cost)
+    axes.step(front[cost], front[metric] * 100, where="post", color="tab:red", linewidth=1.2, label="Pareto front")
+    axes.scatter(front[cost], front[metric] * 100, s=70, facecolors="none", edgecolors="tab:red")
+
+    axes.set_xscale("log")
+    axes.set_xlabel(COST_LABELS.get(cost, cost))
+    axes.set_ylabel(f"{metric.replace('_', ' ')} (%)")
+    axes.set_title(title, fontsize=10)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, metadata=PNG_METADATA)
+    plt.close(figure)
+
+
+def plot_importances(importances: dict[str, float], metric: str, path: str | os.PathLike) -> None:
+    """Save a horizontal bar chart of hyperparameter importances, most important on top."""
+    names = [name.removeprefix("config/") for name in importances]
+    figure, axes = plt.subplots(figsize=(6.5, 0.4 * len(names) + 1.4), dpi=120)
+    axes.barh(names[::-1], list(importances.values())[::-1], color="tab:blue")
+    axes.set_xlabel(f"importance for {metric.replace('_', ' ')} (Optuna PED-ANOVA, sums to 1)")
+    axes.grid(alpha=0.3, axis="x")
+    figure.tight_layout()
+    figure.savefig(path, metadata=PNG_METADATA)
+    plt.close(figure)
+
+
+def plot_metric_vs_hyperparameters(table: pd.DataFrame, columns: list[str], metric: str, path: str | os.PathLike) -> None:
+    """Save one scatter panel per hyperparameter column: ``metric`` against its value.
+
+    Numeric columns whose values span a factor of 10 or more get a log axis; other columns
+    are drawn as categories. Trials of the ``finished`` status are blue, the others grey.
+    ``table`` needs a ``status`` column besides ``columns`` and ``metric``.
+    """
+    per_row = min(3, len(columns))
+    rows = -(-len(columns) // per_row)
+    figure, axes_grid = plt.subplots(rows, per_row, figsize=(4 * per_row, 3 * rows), dpi=110, squeeze=False)
+    for axes, column in zip(axes_grid.flat, columns):
+        # A conditional hyperparameter (a block the trial does not have) is missing; skip those trials.
+        present = table[table[column].notna()]
+        finished = present["status"] == "finished"
+        values = pd.to_numeric(present[column], errors="coerce")
+        if values.isna().any():
+            categories = sorted(present[column].astype(str).unique())
+            values = present[column].astype(str).map({category: index for index, category in enumerate(categories)})
+            axes.set_xticks(range(len(categories)), categories, rotation=30, fontsize=7)
+        elif values.min() > 0 and values.max() / values.min() >= 10:
+            axes.set_xscale("log")
+        axes.scatter(values[finished], present.loc[finished, metric] * 100, s=18, color="tab:blue", label="finished")
+        axes.scatter(values[~finished], present.loc[~finished, metric] * 100, s=18, color="tab:gray", label="not finished")
+        axes.set_xlabel(column.removeprefix("config/"), fontsize=8)
+        axes.set_ylabel(f"{metric.replace('_', ' ')} (%)", fontsize=8)
+        axes.grid(alpha=0.3)
+    for axes in list(axes_grid.flat)[len(columns):]:
+        axes.set_visible(False)
+    axes_grid.flat[0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, metadata=PNG_METADATA)
+    plt.close(figure)

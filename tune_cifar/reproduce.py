@@ -3,7 +3,8 @@
 Each selected variant of ``search_spaces/practice.yaml`` becomes one trial (one per seed
 with ``--seeds``), trained with the lecture's Keras protocol. The output folder receives
 the Ray Tune experiment, ``results.csv``, ``history.csv``, per-variant curves and model
-summaries, and ``summary.md`` answering the practice's questions.
+summaries, ``summary.md`` answering the practice's questions, and the accuracy-against-cost
+report of ``tune_cifar.report`` in ``report/``.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
 
     results = write_outputs(output, selected, settings)
     print(results.to_string(index=False))
-    print(f"\nresults: {output / 'results.csv'}\nsummary: {output / 'summary.md'}")
+    print(f"\nresults: {output / 'results.csv'}\nsummary: {output / 'summary.md'}\nreport:  {output / 'report' / 'report.html'}")
     unfinished = results[results["status"] != "finished"]
     if not unfinished.empty:
         print(f"{len(unfinished)} trial(s) did not finish; rerun with --resume --output {output} to continue them.")
@@ -212,9 +213,10 @@ def practice_param_space(selected: list[Variant], settings: dict[str, Any]) -> d
 
 
 def write_outputs(output: Path, selected: list[Variant], settings: dict[str, Any]):
-    """Write results.csv, history.csv, per-variant curves and summaries, and summary.md."""
+    """Write results.csv, history.csv, per-variant curves and summaries, summary.md and report/."""
     from tune_cifar.plots import plot_curve
     from tune_cifar.practice_summary import write_summary
+    from tune_cifar.report import write_report
     from tune_cifar.results import load_experiment
     from tune_cifar.tuning import experiment_path
 
@@ -240,6 +242,7 @@ def write_outputs(output: Path, selected: list[Variant], settings: dict[str, Any
         + f"; precision {settings['precision']}."
     )
     write_summary(trials, output / "summary.md", description)
+    write_report([experiment_path(output)], output / "report")
     return results
 
 
