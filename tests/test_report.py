@@ -130,7 +130,7 @@ def test_report_exit_code_and_files(combined):
 @pytest.mark.parametrize(
     "figure",
     ["accuracy_vs_params", "accuracy_vs_wall_time_s", "practice_loss_curves", "search_loss_curves",
-     "accuracy_vs_hyperparameters"],
+     "accuracy_vs_hyperparameters", "importances"],
 )
 def test_every_figure_is_readable_png(combined, figure):
     _, output = combined

@@ -77,7 +77,7 @@ def plot_loss_grid(history: pd.DataFrame, panels: list[tuple[str, list[str]]], p
         plt.Line2D([], [], color="black", marker="o", markersize=3, label="training"),
         plt.Line2D([], [], color="black", marker="s", markersize=3, linestyle="--", label="validation"),
     ]
-    figure.legend(handles=handles, loc="upper right", fontsize=8)
+    axes_grid.flat[0].legend(handles=handles, fontsize=7)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     figure.savefig(path, metadata=PNG_METADATA)
@@ -99,8 +99,8 @@ def plot_accuracy_vs_cost(
         axes.scatter(search[cost], search[metric] * 100, s=22, color="tab:gray", alpha=0.7, label="search trials")
     if not practice.empty:
         axes.scatter(practice[cost], practice[metric] * 100, s=40, color="tab:blue", label="practice variants")
-        for name, group in practice.groupby("name"):
-            axes.annotate(name, (group[cost].mean(), group[metric].mean() * 100), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        for (x, y), names in _label_positions(practice, cost, metric).items():
+            axes.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
 
     front = table[on_front].sort_values(cost)
     axes.step(front[cost], front[metric] * 100, where="post", color="tab:red", linewidth=1.2, label="Pareto front")
@@ -115,6 +115,16 @@ def plot_accuracy_vs_cost(
     figure.tight_layout()
     figure.savefig(path, metadata=PNG_METADATA)
     plt.close(figure)
+
+
+def _label_positions(practice: pd.DataFrame, cost: str, metric: str) -> dict[tuple[float, float], list[str]]:
+    """Return each variant's mean point, with variants at the same point under one label."""
+    positions: dict[tuple[float, float], list[str]] = {}
+    for name, group in practice.groupby("name", sort=False):
+        # Rounded to 4 significant digits, so equal results (q1 and q2 under one epoch cap) share a label.
+        point = (float(f"{group[cost].mean():.4g}"), float(f"{group[metric].mean() * 100:.4g}"))
+        positions.setdefault(point, []).append(str(name))
+    return positions
 
 
 def plot_importances(importances: dict[str, float], metric: str, path: str | os.PathLike) -> None:

@@ -268,6 +268,7 @@ def _hyperparameter_blocks(search: pd.DataFrame, columns: list[str], figures: Pa
     blocks.append(Image(path, "Validation accuracy at each trial's last reported epoch against each hyperparameter."))
 
     finished = usable[usable["status"] == "finished"]
+    source = "finished search trials" if len(finished) >= 3 else "search trials with a validation accuracy, finished or not"
     importances = hyperparameter_importances(finished if len(finished) >= 3 else usable, metric)
     if not importances:
         return blocks + [Paragraph("Too few trials (fewer than 3) or hyperparameters (fewer than 2) for importances.")]
@@ -276,7 +277,7 @@ def _hyperparameter_blocks(search: pd.DataFrame, columns: list[str], figures: Pa
     rows = tuple((name.removeprefix("config/"), f"{value:.3f}") for name, value in importances.items())
     return blocks + [
         Table(("hyperparameter", "importance"), rows, (False, True)),
-        Image(path, "Optuna PED-ANOVA importances for validation accuracy, from the finished search trials."),
+        Image(path, f"Optuna PED-ANOVA importances for validation accuracy, from the {source}."),
     ]
 
 
