@@ -19,7 +19,7 @@ import tune_cifar.data
 from tune_cifar.data import Cifar10, DataError, folders, load_cifar10, split_validation
 from tune_cifar.data.folders import TEST_ORDER_SEED, TRAIN_ORDER_SEED, decode_images
 
-from conftest import BATCH_ROWS, CIFAR10_CLASSES
+from tests.conftest import BATCH_ROWS, CIFAR10_CLASSES
 
 SHARED_CIFAR10_JPG = Path(__file__).resolve().parents[1].parent / "shared/datasets/cifar10-jpg"
 
