@@ -2,7 +2,7 @@
 
 The trial's ``trial_meta.json`` (in the trial folder, or in its newest checkpoint when the
 trial ran on another node) gives the resolved config, seed, training options and CPU
-thread count, so the retrained model sees the same initial weights, batch order and
+thread count, so the retrained model gets the same initial weights, batch order and
 dropout masks. On the same hardware and thread count the per-epoch metrics match the
 trial's ``result.json``; the command prints both and their largest difference. A trial
 that the scheduler (ASHA) stopped early is retrained to its own end, and only the epochs

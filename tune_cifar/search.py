@@ -127,7 +127,7 @@ def _new_settings(args: argparse.Namespace, experiment: str) -> SearchSettings:
     from tune_cifar import storage
 
     if storage.exists(experiment):
-        raise RunError(f"{experiment} already holds an experiment; pass --resume to continue it, or choose another --name")
+        raise RunError(f"{experiment} already contains an experiment; pass --resume to continue it, or choose another --name")
     _check_numbers(args)
     cpus = args.cpus_per_trial
     if cpus is None:

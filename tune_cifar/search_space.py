@@ -103,10 +103,10 @@ class Distribution:
 class SearchSpace:
     """A validated search space; calling it with an Optuna trial samples one trial config.
 
-    Ray Tune's ``OptunaSearch`` accepts the instance as a define-by-run space: the sampled
-    flat parameters become trial config keys, and the returned ``trial`` (a
-    ``TrialConfig.to_dict()`` mapping, epochs capped at ``epoch_cap``) and ``name`` (the
-    practice variant's name for a seeded point, else ``SAMPLED_NAME``) are added beside them.
+    Ray Tune's ``OptunaSearch`` accepts the instance as a define-by-run space, and the
+    sampled flat parameters become trial config keys. Two keys are added beside them:
+    ``trial``, a ``TrialConfig.to_dict()`` mapping with epochs capped at ``epoch_cap``, and
+    ``name``, the practice variant's name for a seeded point, else ``SAMPLED_NAME``.
     """
 
     source: str
@@ -160,7 +160,7 @@ class SearchSpace:
     def variant_of(self, point: Mapping[str, Any]) -> str | None:
         """Return the seeded variant whose point equals ``point``, or None.
 
-        Optuna returns an enqueued point's values unchanged, so equality is exact; a sampled
+        Optuna returns an enqueued point's values unchanged, so equality is exact. A sampled
         point matches a variant only if the sampler draws every value of it.
         """
         for name, seeded_point in self.seeded.items():

@@ -164,11 +164,11 @@ def check_resume(
     """Check a resumed experiment; return the failed checks (empty when all passed) and log each result.
 
     ``before`` and ``after`` are the trial configs of the experiment before the restore and
-    after the resumed run. The checks: the searcher's Optuna study came back with at least
-    the trials that existed before (a fresh searcher would start empty and re-enqueue the
-    seeded points), no seeded variant ran twice, no trial from before was lost, and the
-    experiment reached ``num_samples`` trials (None skips that check, for runs that a
-    time budget may end sooner).
+    after the resumed run. The searcher's Optuna study must come back with at least the
+    trials that existed before, because a fresh searcher would start empty and enqueue the
+    seeded points again. No seeded variant may run twice, and no trial from before may be
+    lost. The experiment must reach ``num_samples`` trials; None skips that check, for
+    runs that a time budget may end sooner.
     """
     failures = []
     summary = CheckedOptunaSearch.last_restored
