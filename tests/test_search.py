@@ -256,3 +256,15 @@ def test_multi_objective_rejects_asha(tmp_path, capsys):
 def test_bad_options_are_rejected(tmp_path, capsys, argv, expected):
     assert search.main(argv + ["--storage-path", str(tmp_path)]) == 2
     assert expected in capsys.readouterr().err
+
+
+def test_trial_records_without_config():
+    from types import SimpleNamespace
+
+    from tune_cifar.search_tuner import trial_records
+
+    # Ray gives a trial that never reported before the driver was killed no config.
+    grid = [SimpleNamespace(config=None, path="/runs/x/q4_0a0d1f09"), SimpleNamespace(config={"name": "q1"}, path="/runs/x/q1_5a95fd84/")]
+    records = trial_records(grid)
+    assert records[0] == {"trial_dir": "q4_0a0d1f09"}
+    assert records[1] == {"name": "q1", "trial_dir": "q1_5a95fd84"}

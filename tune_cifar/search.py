@@ -260,7 +260,7 @@ def _run_experiment(args, settings: SearchSettings, space: SearchSpace, schedule
     result_grid = tuner.fit()
     trials = [
         {
-            "config": result.config,
+            "config": result.config or {},
             "metrics": result.metrics,
             "errored": result.error is not None,
             "trial_dir": result.path.rstrip("/").rsplit("/", 1)[-1],

@@ -201,4 +201,5 @@ def check_resume(
 
 def trial_records(result_grid: tune.ResultGrid) -> list[dict[str, Any]]:
     """Return each trial's config plus its folder name (``trial_dir``), for ``check_resume``."""
-    return [{**result.config, "trial_dir": result.path.rstrip("/").rsplit("/", 1)[-1]} for result in result_grid]
+    # A trial that had not reported before the driver stopped has no config in its Result.
+    return [{**(result.config or {}), "trial_dir": result.path.rstrip("/").rsplit("/", 1)[-1]} for result in result_grid]
