@@ -35,8 +35,37 @@ def runs(tmp_path_factory):
     ])
     assert exit_code == 0
     search = _run_search_like(data_dir, root)
-    yield practice, search, root
+    searched = _run_search_command(data_dir, root)
+    yield practice, search, root, searched
     ray.shutdown()
+
+
+SEARCH_SPACE = """\
+parameters:
+  dense_units: {distribution: categorical, choices: [64, 128]}
+  learning_rate: {distribution: float, low: 1.0e-4, high: 1.0e-2, log: true}
+  batch_size: {distribution: categorical, choices: [32, 100]}
+fixed:
+  block1_filters1: 32
+  block1_filters2: 64
+  max_epochs: 20
+  patience: 1
+seeded_variants: [original]
+"""
+
+
+def _run_search_command(data_dir, root):
+    """Run the search command: the seeded original and three sampled trials, one epoch each."""
+    from tune_cifar import search
+
+    (root / "space.yaml").write_text(SEARCH_SPACE)
+    code = search.main([
+        "--space", str(root / "space.yaml"), "--data-dir", str(data_dir), "--cache-dir", str(root / "cache"),
+        "--storage-path", str(root / "runs"), "--name", "searched", "--cpus-per-trial", "1",
+        "--max-epochs", "1", "--num-samples", "4", "--scheduler", "fifo",
+    ])
+    assert code == 0
+    return root / "runs" / "searched"
 
 
 def _run_search_like(data_dir, root):
@@ -67,7 +96,7 @@ def _run_search_like(data_dir, root):
 
 @pytest.fixture(scope="module")
 def combined(runs, tmp_path_factory):
-    practice, search, _ = runs
+    practice, search, _, _ = runs
     output = tmp_path_factory.mktemp("combined")
     code = report.main([str(practice), str(search), "--output", str(output)])
     return code, output
@@ -86,7 +115,7 @@ def _markdown_table(text, header_start):
 
 
 def test_load_reproduce_experiment(runs):
-    practice, _, _ = runs
+    practice, _, _, _ = runs
     trials, history = load_experiment(practice)
     assert len(trials) == 8
     assert sorted(trials["name"].unique()) == sorted(VARIANTS)
@@ -99,7 +128,7 @@ def test_load_reproduce_experiment(runs):
 
 
 def test_load_stopped_trial_as_scheduler_stop(runs):
-    _, search, _ = runs
+    _, search, _, _ = runs
     trials, _ = load_experiment(search)
     stopped = trials[trials["config/learning_rate"] == STOPPED_LEARNING_RATE].iloc[0]
     assert stopped["status"] == "stopped"
@@ -111,7 +140,7 @@ def test_load_stopped_trial_as_scheduler_stop(runs):
 
 
 def test_reproduce_writes_report(runs):
-    practice, _, _ = runs
+    practice, _, _, _ = runs
     text = (practice / "report" / "report.md").read_text()
     assert "## Practice answers" in text
     assert (practice / "report" / "report.html").exists()
@@ -139,7 +168,7 @@ def test_every_figure_is_readable_png(combined, figure):
         image.load()
         assert image.format == "PNG"
         assert image.size[0] >= 500
-        assert image.size[1] >= 300
+        assert image.size[1] >= 200
     assert f"figures/{figure}.png" in (output / "report.md").read_text()
 
 
@@ -229,7 +258,7 @@ def _drop_final_line(trial_dir):
 
 
 def test_running_and_failed_trials_are_listed(runs, tmp_path):
-    practice, _, _ = runs
+    practice, _, _, _ = runs
     experiment = tmp_path / "experiment"
     state = _copy_experiment(practice, experiment)
     running, failed = sorted(path.name for path in experiment.glob("q4_*"))
@@ -253,7 +282,7 @@ def test_running_and_failed_trials_are_listed(runs, tmp_path):
 
 
 def test_trial_without_final_line_and_no_state(runs, tmp_path):
-    practice, _, _ = runs
+    practice, _, _, _ = runs
     experiment = tmp_path / "experiment"
     state = _copy_experiment(practice, experiment)
     state.unlink()
@@ -280,7 +309,7 @@ def test_bad_folder_alone_is_an_error(tmp_path, capsys, case):
 
 
 def test_bad_folder_beside_good_one_still_reports(runs, tmp_path, capsys):
-    practice, _, _ = runs
+    practice, _, _, _ = runs
     code = report.main([str(practice), str(tmp_path / "nowhere"), "--output", str(tmp_path / "out")])
     text = (tmp_path / "out" / "report.md").read_text()
     assert code == 1
@@ -292,3 +321,21 @@ def test_bad_folder_beside_good_one_still_reports(runs, tmp_path, capsys):
 def test_report_rejects_bad_top(tmp_path, capsys):
     assert report.main([str(tmp_path), "--output", str(tmp_path / "out"), "--top", "0"]) == 2
     assert "--top must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_search_command_experiment(runs, tmp_path):
+    _, _, _, searched = runs
+    code = report.main([str(searched), "--output", str(tmp_path / "out")])
+    text = (tmp_path / "out" / "report.md").read_text()
+    trials = pd.read_csv(tmp_path / "out" / "trials.csv")
+    assert code == 0
+    assert (trials["kind"] == "search").all()
+    assert not trials["practice"].any()
+    assert sorted(trials["name"]) == ["original", "sampled", "sampled", "sampled"]
+    assert trials["search/learning_rate"].notna().all()
+    # The seeded original is the practice reference, and the sampled parameters head the table.
+    assert "against the best practice variant, **original** (seeded into the search, same epoch cap)" in text
+    header = next(line for line in text.splitlines() if line.startswith("| name | trial id | test accuracy"))
+    for name in ("dense_units", "learning_rate", "batch_size"):
+        assert f"| {name} " in header or f"| {name} |" in header
+    assert "## Practice answers" not in text

@@ -87,7 +87,7 @@ def test_accuracy_verdict(gain_pp, noise_result, expected):
         (BETTER, 5.0, 0.2, 2.0, "worth it"),  # fewer parameters need nothing
         (BETTER, 1.0, 1.0, 8.0, "not worth it: 0.33 pp per doubling of wall time"),
         (WORSE, -3.0, 0.5, 0.5, "not worth it: less accurate"),
-        (NO_CLEAR_DIFFERENCE, 0.2, 0.5, 0.9, "worth it: as accurate"),
+        (NO_CLEAR_DIFFERENCE, 0.2, 0.5, 0.9, "worth it: no clear accuracy difference"),
         (NO_CLEAR_DIFFERENCE, 0.2, 0.5, 1.1, "not worth it: no clear accuracy gain"),
     ],
 )

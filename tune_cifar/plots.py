@@ -129,7 +129,7 @@ def _label_positions(practice: pd.DataFrame, cost: str, metric: str) -> dict[tup
 
 def plot_importances(importances: dict[str, float], metric: str, path: str | os.PathLike) -> None:
     """Save a horizontal bar chart of hyperparameter importances, most important on top."""
-    names = [name.removeprefix("config/") for name in importances]
+    names = [name.split("/", 1)[1] for name in importances]
     figure, axes = plt.subplots(figsize=(6.5, 0.4 * len(names) + 1.4), dpi=120)
     axes.barh(names[::-1], list(importances.values())[::-1], color="tab:blue")
     axes.set_xlabel(f"importance for {metric.replace('_', ' ')} (Optuna PED-ANOVA, sums to 1)")
@@ -162,7 +162,7 @@ def plot_metric_vs_hyperparameters(table: pd.DataFrame, columns: list[str], metr
             axes.set_xscale("log")
         axes.scatter(values[finished], present.loc[finished, metric] * 100, s=18, color="tab:blue", label="finished")
         axes.scatter(values[~finished], present.loc[~finished, metric] * 100, s=18, color="tab:gray", label="not finished")
-        axes.set_xlabel(column.removeprefix("config/"), fontsize=8)
+        axes.set_xlabel(column.split("/", 1)[1], fontsize=8)
         axes.set_ylabel(f"{metric.replace('_', ' ')} (%)", fontsize=8)
         axes.grid(alpha=0.3)
     for axes in list(axes_grid.flat)[len(columns):]:

@@ -59,8 +59,8 @@ def comparison_text(comparison: Comparison | str) -> str:
         f"{c.new} reaches {c.new_accuracy:.2%}{_spread(c.new_std, c.new_seeds)} against "
         f"{c.old_accuracy:.2%}{_spread(c.old_std, c.old_seeds)} for {c.old} ({c.gain_pp:+.2f} percentage points, "
         f"{c.noise.describe()}), with {c.new_params:,.0f} against {c.old_params:,.0f} parameters "
-        f"({c.param_ratio:.2f}x) and {c.new_time_s:.0f} s against {c.old_time_s:.0f} s of wall time "
-        f"({c.time_ratio:.2f}x). Verdict: **{c.accuracy_verdict}**; **{c.worth_verdict}**."
+        f"({c.param_ratio:.3g}x) and {c.new_time_s:.1f} s against {c.old_time_s:.1f} s of wall time "
+        f"({c.time_ratio:.3g}x). Verdict: **{c.accuracy_verdict}**; **{c.worth_verdict}**."
     )
 
 

@@ -242,17 +242,39 @@ def _search_section(experiments: Experiments, ranked: pd.DataFrame, metric: str,
 
 
 def _against_practice(trials: pd.DataFrame, best: pd.DataFrame, metric: str) -> list[Block]:
-    table = variant_statistics(trials, metric)
-    if table.empty:
+    reference = _practice_reference(trials, metric)
+    if reference is None:
         return [Paragraph("No practice variant is among the loaded experiments, so the search is not compared with one.")]
-    reference = str(table["mean"].idxmax())
-    reference_rows = variant_rows(trials, reference, metric)
-    comparisons = [compare(_trial_label(row), best.loc[[index]], reference, reference_rows, metric) for index, row in best.iterrows()]
+    label, rows, where = reference
+    comparisons = [
+        compare(_trial_label(row), best.loc[[index]], label, rows, metric)
+        for index, row in best.iterrows()
+        if row["trial_id"] not in set(rows["trial_id"])
+    ]
+    if not comparisons:
+        return [Paragraph(f"The best search trials are the practice reference **{label}** itself ({where}).")]
     return [
-        Paragraph(f"Each best configuration against the best practice variant, **{reference}**:"),
+        Paragraph(f"Each best configuration against the best practice variant, **{label}** ({where}):"),
         _comparison_table(comparisons, [comparison.new for comparison in comparisons]),
         BulletList(tuple(comparison_text(comparison) for comparison in comparisons)),
     ]
+
+
+def _practice_reference(trials: pd.DataFrame, metric: str) -> tuple[str, pd.DataFrame, str] | None:
+    """Return (label, trials, where) of the most accurate practice variant to compare a search with.
+
+    A variant seeded into the search ran under the search's epoch cap and data, so it is
+    preferred. Without one, the best variant of a loaded reproduce run is used.
+    """
+    seeded = with_metric(trials[~trials["practice"] & trials["name"].isin(PRACTICE_ORDER)], metric)
+    if not seeded.empty:
+        name = str(seeded.groupby("name")[metric].mean().idxmax())
+        return name, seeded[seeded["name"] == name], "seeded into the search, same epoch cap"
+    table = variant_statistics(trials, metric)
+    if table.empty:
+        return None
+    name = str(table["mean"].idxmax())
+    return name, variant_rows(trials, name, metric), "from the reproduce run"
 
 
 def _hyperparameter_blocks(search: pd.DataFrame, columns: list[str], figures: Path) -> list[Block]:
@@ -274,7 +296,7 @@ def _hyperparameter_blocks(search: pd.DataFrame, columns: list[str], figures: Pa
         return blocks + [Paragraph("Too few trials (fewer than 3) or hyperparameters (fewer than 2) for importances.")]
     path = figures / "importances.png"
     plots.plot_importances(importances, metric, path)
-    rows = tuple((name.removeprefix("config/"), f"{value:.3f}") for name, value in importances.items())
+    rows = tuple((name.split("/", 1)[1], f"{value:.3f}") for name, value in importances.items())
     return blocks + [
         Table(("hyperparameter", "importance"), rows, (False, True)),
         Image(path, f"Optuna PED-ANOVA importances for validation accuracy, from the {source}."),
@@ -282,10 +304,11 @@ def _hyperparameter_blocks(search: pd.DataFrame, columns: list[str], figures: Pa
 
 
 def _configuration_table(best: pd.DataFrame, columns: list[str], metric: str) -> Table:
-    headers = ("name", "trial id", _label(metric), "params", "wall time (s)", *(column.removeprefix("config/") for column in columns))
+    names = (column.split("/", 1)[1] for column in columns)
+    headers = ("name", "trial id", _label(metric), "params", "wall time (s)", *names)
     rows = tuple(
         (str(row["name"]), str(row["trial_id"]), f"{row[metric]:.2%}", _fmt(row["params"], ",.0f"), _fmt(row["wall_time_s"], ".1f"),
-         *(_fmt(row[column], "") for column in columns))
+         *(_hyperparameter_text(row[column]) for column in columns))
         for _, row in best.iterrows()
     )
     return Table(headers, rows, (False, False, True, True, True, *(False for _ in columns)))
@@ -298,11 +321,22 @@ def _comparison_table(comparisons: list[Comparison | str], labels: list[str]) ->
             rows.append((label, "", "", "", "", comparison, ""))
             continue
         rows.append((
-            label, f"{comparison.gain_pp:+.2f}", f"{comparison.param_ratio:.2f}x", f"{comparison.time_ratio:.2f}x",
+            label, f"{comparison.gain_pp:+.2f}", f"{comparison.param_ratio:.3g}x", f"{comparison.time_ratio:.3g}x",
             comparison.noise.describe(), comparison.accuracy_verdict, comparison.worth_verdict,
         ))
     headers = ("comparison", "accuracy gain (pp)", "parameter ratio", "time ratio", "against seed noise", "verdict", "worth it?")
     return Table(headers, tuple(rows), (False, True, True, True, False, False, False))
+
+
+def _hyperparameter_text(value) -> str:
+    # Columns with missing values (conditional blocks) turn integers into floats such as 32.0.
+    if value is None or pd.isna(value):
+        return "n/a"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return _fmt(value, "")
 
 
 def _seed_note(table: pd.DataFrame) -> str:

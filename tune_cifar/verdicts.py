@@ -93,10 +93,9 @@ class Comparison:
 
 def noise_test(new_values: np.ndarray, old_values: np.ndarray) -> NoiseTest:
     """Test whether the mean of ``new_values`` differs from that of ``old_values`` beyond seed noise."""
-    if len(new_values) < 2 or len(old_values) < 2:
-        seeds = f"{len(new_values)} and {len(old_values)} seed(s)"
-        return NoiseTest(f"{seeds}; rerun with --seeds 3 or more", None, None)
     seeds = f"{len(new_values)} and {len(old_values)} seeds"
+    if len(new_values) < 2 or len(old_values) < 2:
+        return NoiseTest(seeds, None, None)
     # Rounding makes accuracies that differ only by float error equal, so their variance is 0.
     new_values, old_values = np.round(new_values, ACCURACY_DECIMALS), np.round(old_values, ACCURACY_DECIMALS)
     if np.ptp(new_values) == 0 and np.ptp(old_values) == 0:
@@ -132,7 +131,7 @@ def worth_verdict(verdict: str, gain_pp: float, param_ratio: float, time_ratio: 
         return "not worth it: less accurate"
     if verdict == NO_CLEAR_DIFFERENCE:
         if all(ratio < 1 for ratio in costs.values()):
-            return "worth it: as accurate within the noise, and cheaper in parameters and wall time"
+            return "worth it: no clear accuracy difference, and cheaper in parameters and wall time"
         return "not worth it: no clear accuracy gain for its cost"
 
     shortfalls = []
