@@ -118,6 +118,7 @@ def test_flatten_config_nested_blocks():
         ({"completed": False}, "TERMINATED", False, ("stopped", "scheduler")),
         ({"completed": False}, "RUNNING", False, ("running", "running")),
         ({}, "PENDING", False, ("pending", "pending")),
+        ({"completed": False}, "PENDING", False, ("paused", "paused")),
         ({"completed": False}, "ERROR", True, ("failed", "failed")),
         ({"completed": False}, None, True, ("failed", "failed")),
         ({"completed": False}, None, False, ("unknown", "unknown")),

@@ -267,6 +267,7 @@ def test_running_and_failed_trials_are_listed(runs, tmp_path):
     _set_ray_status(state, running, "RUNNING")
     _set_ray_status(state, failed, "ERROR")
     (experiment / failed / "error.txt").write_text("Traceback (most recent call last):\nRuntimeError: CUDA out of memory\n")
+    (experiment / "extra_0000dead").mkdir()  # a trial folder Ray created but never wrote to
 
     code = report.main([str(experiment), "--output", str(tmp_path / "out")])
     text = (tmp_path / "out" / "report.md").read_text()
@@ -276,6 +277,7 @@ def test_running_and_failed_trials_are_listed(runs, tmp_path):
     errors = {row[1]: row[6] for row in missing}
     assert states == {running.split("_", 1)[1]: "still running (or its driver was stopped)", failed.split("_", 1)[1]: "failed"}
     assert errors[failed.split("_", 1)[1]] == "RuntimeError: CUDA out of memory"
+    assert "1 folder(s) without params.json ignored: extra_0000dead" in text
     # The other variants are still reported, and Q4's answer names the missing result.
     assert "Not answered: q4 has no test accuracy in this run." in text
     assert "**Extra against Q3**: extra reaches" in text

@@ -17,7 +17,7 @@ import optuna
 import pandas as pd
 
 from tune_cifar.practice import PRACTICE_ORDER
-from tune_cifar.results import FINISHED, STOP_REASON_LABELS, ExperimentError, load_experiment
+from tune_cifar.results import FINISHED, STOP_REASON_LABELS, ExperimentError, folders_without_params, load_experiment
 
 logger = logging.getLogger(__name__)
 
@@ -33,16 +33,19 @@ class AnalysisError(ValueError):
 
 @dataclass
 class Experiments:
-    """Trials and history of the experiments that loaded, and one message per folder that did not."""
+    """Trials and history of the experiments that loaded, and messages about what was left out."""
 
     trials: pd.DataFrame
     history: pd.DataFrame
     problems: list[str] = field(default_factory=list)
+    """One message per experiment folder that was skipped."""
+    notes: list[str] = field(default_factory=list)
+    """One message per loaded experiment with subfolders that are not trials."""
 
 
 def load_experiments(folders: Sequence[str | os.PathLike]) -> Experiments:
     """Load each folder; skip unreadable ones with a message, and fail only when none loads."""
-    trial_frames, history_frames, problems = [], [], []
+    trial_frames, history_frames, problems, notes = [], [], [], []
     for folder in folders:
         try:
             trials, history = load_experiment(folder)
@@ -53,6 +56,9 @@ def load_experiments(folders: Sequence[str | os.PathLike]) -> Experiments:
         if trials.empty:
             problems.append(f"{folder}: skipped: Ray Tune's experiment state lists no trials")
             continue
+        stray = folders_without_params(folder)
+        if stray:
+            notes.append(f"{folder}: {len(stray)} folder(s) without params.json ignored: {', '.join(stray)}")
         history["experiment"] = trials["experiment"].iloc[0]
         trial_frames.append(trials)
         history_frames.append(history)
@@ -62,7 +68,7 @@ def load_experiments(folders: Sequence[str | os.PathLike]) -> Experiments:
     trials = pd.concat(trial_frames, ignore_index=True)
     trials["practice"] = is_practice(trials)
     trials["stop_reason_label"] = trials["stop_reason"].map(STOP_REASON_LABELS).fillna(trials["stop_reason"])
-    return Experiments(trials, pd.concat(history_frames, ignore_index=True), problems)
+    return Experiments(trials, pd.concat(history_frames, ignore_index=True), problems, notes)
 
 
 def is_practice(trials: pd.DataFrame) -> pd.Series:

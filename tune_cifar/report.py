@@ -79,8 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     print(f"report: {report.markdown}\nhtml:   {report.html}")
-    for problem in report.experiments.problems:
-        print(f"warning: {problem}", file=sys.stderr)
+    for message in report.experiments.problems + report.experiments.notes:
+        print(f"warning: {message}", file=sys.stderr)
     return 1 if report.experiments.problems else 0
 
 
@@ -140,11 +140,12 @@ def _sources_text(experiments: Experiments, metric: str) -> str:
 
 def _missing_section(experiments: Experiments, metric: str) -> list[Block]:
     missing = without_metric(experiments.trials, metric)
-    if missing.empty and not experiments.problems:
+    messages = tuple(experiments.problems + experiments.notes)
+    if missing.empty and not messages:
         return []
     blocks: list[Block] = [Heading("Inputs and trials without results")]
-    if experiments.problems:
-        blocks.append(BulletList(tuple(experiments.problems)))
+    if messages:
+        blocks.append(BulletList(messages))
     if not missing.empty:
         blocks.append(Paragraph(f"These trials have no {_label(metric)} and are left out of the tables and figures below."))
         rows = tuple(

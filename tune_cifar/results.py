@@ -43,6 +43,7 @@ STOPPED = "stopped"  # ended by a scheduler or stopper before its final evaluati
 FAILED = "failed"
 RUNNING = "running"
 PENDING = "pending"
+PAUSED = "paused"  # reported epochs, then queued again (Ray marks such trials PENDING on a resume)
 UNKNOWN = "unknown"  # no final line and no experiment state to say why
 
 # ``stop_reason`` of a trial that did not finish; a finished trial keeps the trainer's reason
@@ -57,6 +58,7 @@ STOP_REASON_LABELS = {
     FAILED: "failed",
     RUNNING: "still running (or its driver was stopped)",
     PENDING: "not started",
+    PAUSED: "started, waiting to continue",
     UNKNOWN: "no final result; state unknown",
 }
 
@@ -114,6 +116,19 @@ def trial_dirs(experiment_dir: str | os.PathLike) -> list[Path]:
     return sorted(path.parent for path in root.glob("*/params.json"))
 
 
+def folders_without_params(experiment_dir: str | os.PathLike) -> list[str]:
+    """Return the names of subfolders without ``params.json`` that the experiment state does not list either.
+
+    Such folders are trial folders created but never written to, for example by a driver
+    stopped just after Ray Tune created them.
+    """
+    root = resolve_experiment_dir(experiment_dir)
+    listed = {state.get("logdir") for state in read_experiment_state(root).values()}
+    return sorted(
+        path.name for path in root.iterdir() if path.is_dir() and not (path / "params.json").exists() and path.name not in listed
+    )
+
+
 def read_experiment_state(experiment_dir: Path) -> dict[str, dict[str, Any]]:
     """Return {trial_id: {'status', 'logdir', 'config', 'error_file'}} from the newest experiment state.
 
@@ -144,15 +159,17 @@ def read_experiment_state(experiment_dir: Path) -> dict[str, dict[str, Any]]:
     return trials
 
 
-def read_trial(trial_dir: Path, ray_status: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def read_trial(
+    trial_dir: Path, ray_status: str | None = None, trial_id: str | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Return (summary row, epoch rows) of one trial folder.
 
-    ``ray_status`` is the trial's status in Ray Tune's experiment state, when known.
+    ``ray_status`` and ``trial_id`` come from Ray Tune's experiment state, when known.
     """
     params = json.loads((trial_dir / "params.json").read_text())
     reports = _read_json_lines(trial_dir / "result.json")
     last = reports[-1] if reports else {}
-    trial_id = last.get("trial_id") or _trial_id_from_dirname(trial_dir.name)
+    trial_id = trial_id or last.get("trial_id") or _trial_id_from_dirname(trial_dir.name)
     row = _summary_row(params, trial_id, reports)
     row["status"], row["stop_reason"] = trial_state(last, ray_status, has_error_file=_has_error_file(trial_dir))
     row["error"] = _first_error_line(trial_dir)
@@ -177,6 +194,8 @@ def trial_state(last_report: dict[str, Any], ray_status: str | None, has_error_f
     if ray_status == "TERMINATED":
         return STOPPED, SCHEDULER
     state = _RAY_STATUS.get(ray_status or "", UNKNOWN)
+    if state == PENDING and last_report:
+        state = PAUSED
     return state, state
 
 
@@ -191,7 +210,7 @@ def load_experiment(experiment_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd
     seen = set()
     for trial_dir in trial_dirs(root):
         trial_id = _trial_id_for(trial_dir, states)
-        row, epochs = read_trial(trial_dir, states.get(trial_id, {}).get("status"))
+        row, epochs = read_trial(trial_dir, states.get(trial_id or "", {}).get("status"), trial_id)
         rows.append(row)
         history.extend(epochs)
         seen.add(row["trial_id"])
@@ -272,11 +291,11 @@ def _row_without_folder(root: Path, trial_id: str, state: dict[str, Any]) -> dic
     return row
 
 
-def _trial_id_for(trial_dir: Path, states: dict[str, dict[str, Any]]) -> str:
+def _trial_id_for(trial_dir: Path, states: dict[str, dict[str, Any]]) -> str | None:
     for trial_id, state in states.items():
         if state.get("logdir") == trial_dir.name:
             return trial_id
-    return _trial_id_from_dirname(trial_dir.name)
+    return None
 
 
 def _trial_id_from_dirname(dirname: str) -> str:
