@@ -141,7 +141,7 @@ def variant_statistics(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def hyperparameter_columns(trials: pd.DataFrame) -> list[str]:
-    """Return the hyperparameter columns whose value differs between the given trials.
+    """Return the hyperparameter columns with at least two distinct values among the given trials.
 
     These are the search sampler's flat parameters (``search/``) when the trials have them,
     else the ``config/`` columns. The full config repeats the sampled values in nested form.
@@ -150,7 +150,8 @@ def hyperparameter_columns(trials: pd.DataFrame) -> list[str]:
     candidates = sampled or [
         column for column in trials.columns if column.startswith("config/") and not column.startswith(NON_HYPERPARAMETERS)
     ]
-    return [column for column in candidates if trials[column].astype(str).nunique(dropna=False) > 1]
+    # A conditional parameter must take two values among the trials that have it, not merely be absent in some.
+    return [column for column in candidates if trials[column].dropna().astype(str).nunique() > 1]
 
 
 def hyperparameter_importances(trials: pd.DataFrame, metric: str) -> dict[str, float]:

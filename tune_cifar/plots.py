@@ -10,6 +10,8 @@ matplotlib.use("Agg")  # files only; no display is needed or assumed
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from tune_cifar.practice import PRACTICE_ORDER  # noqa: E402
+
 CURVES = {
     "loss": ("loss", "val_loss", "Cross-entropy loss"),
     "accuracy": ("accuracy", "val_accuracy", "Accuracy"),
@@ -90,13 +92,17 @@ def plot_accuracy_vs_cost(
     """Save ``metric`` against ``cost`` (log axis) for each row, with the Pareto front and practice labels.
 
     ``table`` needs the columns ``name``, ``practice`` (bool), ``cost`` and ``metric``;
-    ``on_front`` marks the rows on the Pareto front.
+    ``on_front`` marks the rows on the Pareto front. Search trials named after a practice
+    variant (seeded into the search) get a grey label.
     """
     figure, axes = plt.subplots(figsize=(7, 4.6), dpi=120)
     search = table[~table["practice"]]
     practice = table[table["practice"]]
     if not search.empty:
         axes.scatter(search[cost], search[metric] * 100, s=22, color="tab:gray", alpha=0.7, label="search trials")
+        seeded = search[search["name"].isin(PRACTICE_ORDER)]
+        for (x, y), names in _label_positions(seeded, cost, metric).items():
+            axes.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(5, -10), fontsize=7, color="dimgray")
     if not practice.empty:
         axes.scatter(practice[cost], practice[metric] * 100, s=40, color="tab:blue", label="practice variants")
         for (x, y), names in _label_positions(practice, cost, metric).items():

@@ -134,7 +134,8 @@ def _sources_text(experiments: Experiments, metric: str) -> str:
         lines.append(f"`{folder}` ({len(group)} trials: {states})")
     return (
         "Experiments: " + "; ".join(lines) + f". Trials are ranked by **{_label(metric)}**. Wall time is a "
-        "trial's training, validation and final evaluation, without Ray start-up."
+        "trial's training, validation and final evaluation, without Ray start-up. A trial that shared the "
+        "CPUs with other trials or jobs took longer, so wall times compare best within one experiment."
     )
 
 
@@ -283,6 +284,7 @@ def _hyperparameter_blocks(search: pd.DataFrame, columns: list[str], figures: Pa
     # validation accuracy of each trial's last reported epoch.
     metric = "val_accuracy"
     usable = search.dropna(subset=[metric])
+    columns = [column for column in columns if column in hyperparameter_columns(usable)]
     if not columns or usable.empty:
         return [Paragraph("No hyperparameter varies between the search trials with results.")]
     blocks: list[Block] = [Heading("Hyperparameters", 3)]
