@@ -167,7 +167,7 @@ def read_trial(
     ``ray_status`` and ``trial_id`` come from Ray Tune's experiment state, when known.
     """
     params = json.loads((trial_dir / "params.json").read_text())
-    reports = _read_json_lines(trial_dir / "result.json")
+    reports = _last_report_per_epoch(_read_json_lines(trial_dir / "result.json"))
     last = reports[-1] if reports else {}
     trial_id = trial_id or last.get("trial_id") or _trial_id_from_dirname(trial_dir.name)
     row = _summary_row(params, trial_id, reports)
@@ -319,6 +319,18 @@ def _first_error_line(trial_dir: Path) -> str | None:
     lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
     # Ray writes the traceback with the exception last; its last line names the error.
     return lines[-1][:300] if lines else None
+
+
+def _last_report_per_epoch(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop repeated reports of an epoch, keeping the last.
+
+    A trial that finished just before its driver was killed reports its last epoch again
+    after the resume (see ``trainable.FINAL_METRICS_FILE``), without training it again.
+    """
+    by_epoch: dict[Any, dict[str, Any]] = {}
+    for report in reports:
+        by_epoch[report.get("epoch", len(by_epoch))] = report
+    return list(by_epoch.values())
 
 
 def _read_json_lines(path: Path) -> list[dict[str, Any]]:
