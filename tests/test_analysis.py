@@ -178,3 +178,13 @@ def test_importances_with_conditional_parameters():
     assert hyperparameter_columns(trials) == ["search/learning_rate", "search/num_blocks", "search/block2_filters"]
     importances = hyperparameter_importances(trials, "val_accuracy")
     assert max(importances, key=importances.get) == "search/learning_rate"
+
+
+def test_report_modules_do_not_import_ray():
+    import subprocess
+    import sys
+
+    code = "import sys, tune_cifar.report, tune_cifar.analysis; print('ray' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

@@ -17,7 +17,7 @@ import optuna
 import pandas as pd
 
 from tune_cifar.practice import PRACTICE_ORDER
-from tune_cifar.results import FINISHED, STOP_REASON_LABELS, ExperimentError, folders_without_params, load_experiment
+from tune_cifar.results import STOP_REASON_LABELS, ExperimentError, folders_without_params, load_experiment
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +195,3 @@ def _param_value(value, distribution: optuna.distributions.BaseDistribution):
     if isinstance(distribution, optuna.distributions.IntDistribution):
         return int(value)
     return float(value)
-
-
-def finished_count(trials: pd.DataFrame) -> int:
-    return int((trials["status"] == FINISHED).sum())
