@@ -109,6 +109,8 @@ def write_summary(trials: pd.DataFrame, path, run_description: str) -> str:
             "Wall time counts training, validation and the final evaluation of each trial, "
             "not Ray start-up.",
             "",
+            "## Verdict rules",
+            "",
             *(f"- {rule}" for rule in RULES),
             "",
         ]
