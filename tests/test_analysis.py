@@ -188,3 +188,25 @@ def test_report_modules_do_not_import_ray():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_seeded_variants_answer_the_practice():
+    from tune_cifar.report import _seeded_practice_answers
+
+    trials = pd.DataFrame(
+        {
+            "experiment": ["/runs/search"] * 3,
+            "name": ["original", "q4", "sampled"],
+            "practice": [False, False, False],
+            "test_accuracy": [0.60, 0.70, 0.80],
+            "params": [1_626_442, 262_570, 1000],
+            "wall_time_s": [10.0, 20.0, 5.0],
+            "epochs_run": [2, 2, 2],
+        }
+    )
+    blocks = _seeded_practice_answers(trials, "test_accuracy")
+    answers = blocks[2].items
+    assert blocks[0].text == "Practice answers from the variants seeded into `search`"
+    assert answers[2].startswith("**Q4 against the original**: q4 reaches 70.00% against 60.00% for original (+10.00 percentage points")
+    assert "Verdict: **better**; **worth it**." in answers[2]
+    assert answers[3] == "**Extra against Q3**: Not answered: extra and q3 have no test accuracy in this run."

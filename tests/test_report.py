@@ -341,3 +341,5 @@ def test_search_command_experiment(runs, tmp_path):
     for name in ("dense_units", "learning_rate", "batch_size"):
         assert f"| {name} " in header or f"| {name} |" in header
     assert "## Practice answers" not in text
+    # Only the original was seeded, so there is nothing to compare it with inside the search.
+    assert "Practice answers from the variants seeded into" not in text

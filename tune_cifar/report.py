@@ -234,6 +234,7 @@ def _search_section(experiments: Experiments, ranked: pd.DataFrame, metric: str,
     columns = hyperparameter_columns(experiments.trials[~experiments.trials["practice"]])
     blocks += [Heading(f"Best {len(best)} configurations", 3), _configuration_table(best, columns, metric)]
     blocks += _against_practice(experiments.trials, best, metric)
+    blocks += _seeded_practice_answers(experiments.trials, metric)
 
     path = figures / "search_loss_curves.png"
     panels = [(f"{row['name']} ({row['trial_id']}): {row[metric]:.2%}", [row["trial_id"]]) for _, row in best.iterrows()]
@@ -260,6 +261,22 @@ def _against_practice(trials: pd.DataFrame, best: pd.DataFrame, metric: str) -> 
         _comparison_table(comparisons, [comparison.new for comparison in comparisons]),
         BulletList(tuple(comparison_text(comparison) for comparison in comparisons)),
     ]
+
+
+def _seeded_practice_answers(trials: pd.DataFrame, metric: str) -> list[Block]:
+    """Answer the practice again from the variants seeded into each search, which share its epoch cap."""
+    blocks: list[Block] = []
+    for folder, group in trials[~trials["practice"]].groupby("experiment", sort=False):
+        seeded = group[group["name"].isin(PRACTICE_ORDER)].assign(practice=True)
+        if seeded["name"].nunique() < 2:
+            continue
+        blocks += [
+            Heading(f"Practice answers from the variants seeded into `{Path(folder).name}`", 3),
+            Paragraph("These trials ran inside the search, under its epoch cap and scheduler, so a variant "
+                      "the scheduler stopped has no test accuracy here."),
+            BulletList(tuple(practice_answers(seeded, metric))),
+        ]
+    return blocks
 
 
 def _practice_reference(trials: pd.DataFrame, metric: str) -> tuple[str, pd.DataFrame, str] | None:
