@@ -217,7 +217,8 @@ def _practice_section(experiments: Experiments, ranked: pd.DataFrame, metric: st
                           [question for question, _, _ in COMPARISONS]),
     ]
 
-    panels = [(name, list(ranked.loc[ranked["name"] == name, "trial_id"])) for name in PRACTICE_ORDER if name in table.index]
+    practice = ranked[ranked["practice"]]
+    panels = [(name, list(practice.loc[practice["name"] == name, "trial_id"])) for name in PRACTICE_ORDER if name in table.index]
     path = figures / "practice_loss_curves.png"
     plots.plot_loss_grid(experiments.history, panels, path, "Practice variants: loss by epoch")
     blocks.append(Image(path, "Training (solid) and validation (dashed) loss by epoch, one panel per practice variant; one colour per seed."))
