@@ -135,7 +135,8 @@ def read_experiment_state(experiment_dir: Path) -> dict[str, dict[str, Any]]:
     Ray Tune writes a new ``experiment_state-<timestamp>.json`` on each start or resume, so
     the newest file contains the latest statuses. Returns an empty dict when there is none.
     """
-    states = sorted(experiment_dir.glob("experiment_state-*.json"), key=lambda path: path.stat().st_mtime)
+    # The name carries the start time, which breaks ties when a copy gave the files one mtime.
+    states = sorted(experiment_dir.glob("experiment_state-*.json"), key=lambda path: (path.stat().st_mtime, path.name))
     if not states:
         return {}
     try:
