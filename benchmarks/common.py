@@ -35,9 +35,16 @@ def describe_machine() -> list[str]:
         f"torchvision {torchvision.__version__}, ray {ray.__version__}",
         f"torch threads: {torch.get_num_threads()}",
         f"load average at start (1, 5, 15 min): {format_load()}",
-        f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}",
+        f"command: {_command_line()}",
     ]
     return lines
+
+
+def _command_line() -> str:
+    # Under ``python -m`` sys.argv[0] is the file path, which would not run as printed.
+    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    program = ["-m", main_spec.name] if main_spec is not None else [sys.argv[0]]
+    return shlex.join(["python", *program, *sys.argv[1:]])
 
 
 def format_load() -> str:

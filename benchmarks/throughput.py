@@ -69,9 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.images < 1 or args.warmup_batches < 1 or args.threads < 1:
-        print("error: --images, --warmup-batches and --threads must be >= 1", file=sys.stderr)
-        return 2
+    for option, value in (("--images", args.images), ("--warmup-batches", args.warmup_batches), ("--threads", args.threads)):
+        if value < 1:
+            print(f"error: {option} must be >= 1, got {value}", file=sys.stderr)
+            return 2
     torch.set_num_threads(args.threads)
     print("\n".join(describe_machine()), flush=True)
 
@@ -108,7 +109,6 @@ def measure_torch(arch: Architecture, data, args: argparse.Namespace, precisions
         print(f"{arch.name}: tune_cifar {precision} {timing.images_per_s:.0f} images/s", flush=True)
     for count in workers:
         timing = tutorial_throughput(arch.config, data, batches, args.warmup_batches, count)
-        torch.set_num_threads(args.threads)  # DataLoader workers must not change the main process's threads
         result[f"tutorial workers={count}"] = timing.images_per_s
         print(f"{arch.name}: tutorial num_workers={count} {timing.images_per_s:.0f} images/s", flush=True)
     return result
@@ -116,10 +116,10 @@ def measure_torch(arch: Architecture, data, args: argparse.Namespace, precisions
 
 def run_keras(architectures: list[Architecture], data, args: argparse.Namespace) -> tuple[dict, str]:
     """Run keras_reference.py in ``--keras-python``; return results by name and a note on the run."""
-    needed = max((batches_for(a, args.images) + args.warmup_batches) * a.config.batch_size for a in architectures)
+    needed = max((batches_for(arch, args.images) + args.warmup_batches) * arch.config.batch_size for arch in architectures)
     specs = [
-        {**a.config.to_dict(), "name": a.name, "batches": batches_for(a, args.images)}
-        for a in architectures
+        {**arch.config.to_dict(), "name": arch.name, "batches": batches_for(arch, args.images)}
+        for arch in architectures
     ]
     with tempfile.TemporaryDirectory() as folder:
         data_file = Path(folder) / "train.npz"
@@ -148,7 +148,7 @@ def run_keras(architectures: list[Architecture], data, args: argparse.Namespace)
 
 
 def print_tables(results: dict[str, dict[str, float]], precisions: list[str], workers: list[int]) -> None:
-    """Print images/s per implementation, then the ratios against the goals (last, as the README asks)."""
+    """Print images/s per implementation, then the ratios against the goals (the ratios last)."""
     columns = [f"tune_cifar {p}" for p in precisions] + [f"tutorial workers={w}" for w in workers] + ["keras"]
     rows = [[name] + [_format_rate(result.get(column)) for column in columns] for name, result in results.items()]
     print("\nimages per second (training steps only)")

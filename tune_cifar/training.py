@@ -55,6 +55,10 @@ class TrainingOptions:
     compile: str = "off"
     """One of ``COMPILE_MODES``: 'off' runs eager, else ``torch.compile(model, mode=...)``."""
 
+    # NOTE: channels_last and compile keep the defaults measured on a 2-core CPU by
+    # benchmarks/trainer_options.py (see benchmarks/README.md): compile was never faster
+    # there, and channels_last gave mixed results. Neither has been measured on a GPU.
+
 
 @dataclass
 class EpochRecord:
