@@ -50,14 +50,14 @@ class TrainingOptions:
     """'fp32', 'bf16' (autocast) or 'auto' (bf16 where the hardware supports it natively)."""
     threads: int | None = None
     """torch intra-op threads; None keeps torch's current setting."""
-    channels_last: bool = False
+    channels_last: bool = True
     """Use the channels-last memory format for activations and conv weights."""
     compile: str = "off"
     """One of ``COMPILE_MODES``: 'off' runs eager, else ``torch.compile(model, mode=...)``."""
 
-    # NOTE: channels_last and compile keep the defaults measured on a 2-core CPU by
-    # benchmarks/trainer_options.py (see benchmarks/README.md): compile was never faster
-    # there, and channels_last gave mixed results. Neither has been measured on a GPU.
+    # NOTE: both defaults are the winners of benchmarks/trainer_options.py on a 2-core
+    # CPU (see benchmarks/README.md). channels_last was faster in 9 of 10 cells, and
+    # compile was never faster. Neither has been measured on a GPU.
 
 
 @dataclass
