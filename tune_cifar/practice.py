@@ -34,7 +34,7 @@ class Variant:
 def load_variants(path: str | os.PathLike = PRACTICE_FILE) -> dict[str, Variant]:
     """Read and validate every variant in ``path``; raise ConfigError naming file, variant and key."""
     path = Path(path)
-    raw = _read_yaml(path)
+    raw = read_yaml(path)
     variants = raw.get("variants") if isinstance(raw, Mapping) else None
     if not isinstance(variants, Mapping) or not variants:
         raise ConfigError(
@@ -66,11 +66,12 @@ def select_variants(variants: Mapping[str, Variant], names: str | None, option: 
     return [variants[name] for name in variants if name in wanted]
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path, option: str = "--space") -> Any:
+    """Parse a search-space YAML file; raise ConfigError naming the file and ``option`` to fix it."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"search space file not found: {path}; pass an existing YAML file") from None
+        raise ConfigError(f"search space file not found: {path}; pass an existing YAML file to {option}") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from tune_cifar.cli import RunError, run_command
 from tune_cifar.config import ConfigError
-from tune_cifar.data import DataError, load_cifar10
+from tune_cifar.data import load_cifar10
 from tune_cifar.model import format_summary
 from tune_cifar.practice import PRACTICE_FILE, Variant, load_variants, select_variants
 from tune_cifar.training import PRECISIONS
@@ -72,17 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    try:
-        return _run(args)
-    except (ConfigError, DataError, RunError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_command(_run, build_parser().parse_args(argv))
 
-
-class RunError(ValueError):
-    """Raised for an output folder that cannot be used as asked."""
 
 
 def _run(args: argparse.Namespace) -> int:

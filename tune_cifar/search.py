@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from tune_cifar.cli import RunError, run_command
 from tune_cifar.config import ConfigError
-from tune_cifar.data import DataError, load_cifar10
+from tune_cifar.data import load_cifar10
 from tune_cifar.search_space import OPEN_SPACE_FILE, SearchSpace, load_space
 from tune_cifar.training import PRECISIONS
 
@@ -52,9 +53,6 @@ class SearchSettings:
     max_failures: int
     precision: str
 
-
-class RunError(ValueError):
-    """Raised for an experiment folder that cannot be used as requested."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,13 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    try:
-        return _run(args)
-    except (ConfigError, DataError, RunError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_command(_run, build_parser().parse_args(argv))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -25,10 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from tune_cifar.config import ConfigError, TrialConfig
-from tune_cifar.practice import PRACTICE_FILE, SEARCH_SPACES_DIR, Variant, load_variants
+from tune_cifar.practice import PRACTICE_FILE, SEARCH_SPACES_DIR, Variant, load_variants, read_yaml
 
 OPEN_SPACE_FILE = SEARCH_SPACES_DIR / "open.yaml"
 SAMPLED_NAME = "sampled"
@@ -185,7 +183,7 @@ def block_of(name: str) -> int | None:
 def load_space(path: str | os.PathLike = OPEN_SPACE_FILE, practice_file: str | os.PathLike = PRACTICE_FILE) -> SearchSpace:
     """Read and validate a space file; raise ConfigError naming the file, key and fix."""
     path = Path(path)
-    raw = _read_yaml(path)
+    raw = read_yaml(path)
     source = str(path)
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: expected a mapping with 'parameters', 'fixed' and 'seeded_variants', got {raw!r}")
@@ -207,17 +205,6 @@ def load_space(path: str | os.PathLike = OPEN_SPACE_FILE, practice_file: str | o
     _check_largest_model_fits(space)
     seeded = _seeded_points(space, raw.get("seeded_variants"), practice_file)
     return SearchSpace(source, space.parameters, fixed, block_convs, seeded)
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"search space file not found: {path}; pass an existing YAML file to --space") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: invalid YAML: {error}") from None
 
 
 def _parse_parameters(raw: Any, source: str) -> dict[str, Distribution]:
