@@ -9,6 +9,7 @@ from typing import Callable
 
 from tune_cifar.config import ConfigError
 from tune_cifar.data import DataError
+from tune_cifar.training import COMPILE_MODES, TrainingOptions
 
 
 class RunError(ValueError):
@@ -27,3 +28,21 @@ def run_command(run: Callable[[argparse.Namespace], int], args: argparse.Namespa
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options that change a trial's speed but not its protocol."""
+    defaults = TrainingOptions()
+    parser.add_argument(
+        "--channels-last",
+        choices=("on", "off"),
+        default="on" if defaults.channels_last else "off",
+        help="channels-last memory format for activations and conv weights (default: %(default)s, "
+        "the faster one on CPU in benchmarks/trainer_options.py)",
+    )
+    parser.add_argument(
+        "--compile",
+        choices=COMPILE_MODES,
+        default=defaults.compile,
+        help="torch.compile mode; reduce-overhead also uses CUDA graphs on a GPU (default: %(default)s)",
+    )

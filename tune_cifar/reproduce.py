@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from tune_cifar.cli import RunError, run_command
+from tune_cifar.cli import RunError, add_speed_arguments, run_command
 from tune_cifar.config import ConfigError
 from tune_cifar.data import load_cifar10
 from tune_cifar.model import format_summary
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial; fractions share a GPU (default: 0)")
     parser.add_argument("--precision", choices=PRECISIONS, help="training precision (default: fp32, the Keras default)")
     parser.add_argument("--max-failures", type=int, default=2, help="retries of a failed trial from its last checkpoint (default: 2)")
+    add_speed_arguments(parser)
     return parser
 
 
@@ -127,6 +128,8 @@ def _settings(args: argparse.Namespace, output: Path) -> dict[str, Any]:
         "seed": args.seed if args.seed is not None else 0,
         "seeds": args.seeds if args.seeds is not None else 1,
         "precision": args.precision or "fp32",
+        "channels_last": args.channels_last == "on",
+        "compile": args.compile,
         "space": str(Path(args.space).resolve()),
     }
     if args.summary:
@@ -200,7 +203,12 @@ def practice_param_space(selected: list[Variant], settings: dict[str, Any]) -> d
         "name": tune.grid_search([v.name for v in selected]),
         "seed": tune.grid_search(seeds) if len(seeds) > 1 else seeds[0],
         "trial": tune.sample_from(_VariantConfig(configs)),
-        "training": {"precision": settings["precision"]},
+        "training": {
+            "precision": settings["precision"],
+            # run.json files written before these options existed lack the keys.
+            "channels_last": settings.get("channels_last", True),
+            "compile": settings.get("compile", "off"),
+        },
     }
 
 

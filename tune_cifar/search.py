@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from tune_cifar.cli import RunError, run_command
+from tune_cifar.cli import RunError, add_speed_arguments, run_command
 from tune_cifar.config import ConfigError
 from tune_cifar.data import load_cifar10
 from tune_cifar.search_space import OPEN_SPACE_FILE, SearchSpace, load_space
@@ -52,6 +52,8 @@ class SearchSettings:
     seed: int
     max_failures: int
     precision: str
+    channels_last: bool = True
+    compile: str = "off"
 
 
 
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--seed", type=int, default=0, help="seed of the TPE sampler and of every trial's weights, dropout and batch order (default: 0)")
     add("--max-failures", type=int, default=2, help="retries of a failed trial from its last checkpoint (default: %(default)s)")
     add("--precision", choices=PRECISIONS, default="fp32", help="training precision (default: %(default)s)")
+    add_speed_arguments(parser)
     return parser
 
 
@@ -143,6 +146,8 @@ def _new_settings(args: argparse.Namespace, experiment: str) -> SearchSettings:
         seed=args.seed,
         max_failures=args.max_failures,
         precision=args.precision,
+        channels_last=args.channels_last == "on",
+        compile=args.compile,
     )
 
 
@@ -230,7 +235,11 @@ def _run_experiment(args, settings: SearchSettings, space: SearchSpace, schedule
             trainable,
             param_space={
                 "seed": settings.seed,
-                "training": {"precision": settings.precision},
+                "training": {
+                    "precision": settings.precision,
+                    "channels_last": settings.channels_last,
+                    "compile": settings.compile,
+                },
                 "data_dir": settings.data_dir,
             },
             tune_config=tune.TuneConfig(
