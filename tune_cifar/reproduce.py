@@ -221,7 +221,11 @@ def write_outputs(output: Path, selected: list[Variant], settings: dict[str, Any
     from tune_cifar.tuning import experiment_path
 
     trials, history = load_experiment(experiment_path(output))
+    # Rows follow the variants file's order (then seed), as the practice asks its questions.
+    order = {variant.name: index for index, variant in enumerate(selected)}
     results = trials.rename(columns={"name": "variant"})[RESULT_COLUMNS]
+    results = results.sort_values(["variant", "seed"], key=lambda column: column.map(order) if column.name == "variant" else column)
+    results = results.reset_index(drop=True)
     results.to_csv(output / "results.csv", index=False)
     history.to_csv(output / "history.csv", index=False)
 
