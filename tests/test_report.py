@@ -343,3 +343,24 @@ def test_search_command_experiment(runs, tmp_path):
     assert "## Practice answers" not in text
     # Only the original was seeded, so there is nothing to compare it with inside the search.
     assert "Practice answers from the variants seeded into" not in text
+
+
+def test_two_reproduce_runs_are_not_pooled(runs, tmp_path):
+    """Two reproduce runs get one practice section each, not one with doubled seed counts."""
+    practice, _, _, _ = runs
+    first = tmp_path / "run_a"
+    second = tmp_path / "run_b"
+    shutil.copytree(practice, first)
+    shutil.copytree(practice, second)
+
+    exit_code = report.main([str(first), str(second), "--output", str(tmp_path / "out")])
+    assert exit_code == 0
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "## Practice answers: run_a" in text
+    assert "## Practice answers: run_b" in text
+    for section in text.split("## Practice answers: ")[1:]:
+        rows = _markdown_table(section, "| variant | seeds")
+        assert rows, "no seed table in a practice section"
+        assert all(row[1] == "2" for row in rows)
+    assert (tmp_path / "out" / "figures" / "practice_loss_curves_1.png").exists()
+    assert (tmp_path / "out" / "figures" / "practice_loss_curves_2.png").exists()

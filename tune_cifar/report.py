@@ -119,8 +119,13 @@ def report_blocks(experiments: Experiments, metric: str, figures: Path, top: int
 
     blocks += _trials_section(ranked, metric)
     blocks += _pareto_section(ranked, metric, figures)
-    if ranked["practice"].any():
-        blocks += _practice_section(experiments, ranked, metric, figures)
+    # Each reproduce experiment has its own epoch budgets and seeds, so its variants are
+    # compared only with each other; pooling two runs would count them as extra seeds.
+    practice_runs = list(ranked[ranked["practice"]].groupby("experiment", sort=False))
+    for index, (folder, run) in enumerate(practice_runs):
+        suffix = "" if len(practice_runs) == 1 else f"_{index + 1}"
+        title = None if len(practice_runs) == 1 else _experiment_title(str(folder))
+        blocks += _practice_section(experiments, trials[trials["experiment"] == folder], run, metric, figures / f"practice_loss_curves{suffix}.png", title)
     if (~trials["practice"]).any():
         blocks += _search_section(experiments, ranked, metric, figures, top)
     blocks += [Heading("Verdict rules"), BulletList(RULES)]
@@ -197,8 +202,16 @@ def _pareto_section(ranked: pd.DataFrame, metric: str, figures: Path) -> list[Bl
     return blocks
 
 
-def _practice_section(experiments: Experiments, ranked: pd.DataFrame, metric: str, figures: Path) -> list[Block]:
-    trials = experiments.trials
+def _experiment_title(folder: str) -> str:
+    """Name a reproduce run by its output folder, since its experiment folder is always 'experiment'."""
+    path = Path(folder)
+    return path.parent.name if path.name == "experiment" and path.parent.name else path.name
+
+
+def _practice_section(
+    experiments: Experiments, trials: pd.DataFrame, ranked: pd.DataFrame, metric: str, path: Path, title: str | None
+) -> list[Block]:
+    """Answer the practice from one reproduce experiment's ``trials``; ``title`` names it when there are several."""
     table = variant_statistics(trials, metric)
     stats_rows = tuple(
         (name, str(int(row["seeds"])), f"{row['mean']:.2%}", "n/a" if pd.isna(row["std"]) else f"{row['std'] * 100:.2f}",
@@ -206,7 +219,7 @@ def _practice_section(experiments: Experiments, ranked: pd.DataFrame, metric: st
         for name, row in table.iterrows()
     )
     blocks: list[Block] = [
-        Heading("Practice answers"),
+        Heading("Practice answers" if title is None else f"Practice answers: {title}"),
         BulletList(tuple(practice_answers(trials, metric))),
         Heading("Seeds per variant", 3),
         Paragraph(_seed_note(table)),
@@ -219,7 +232,6 @@ def _practice_section(experiments: Experiments, ranked: pd.DataFrame, metric: st
 
     practice = ranked[ranked["practice"]]
     panels = [(name, list(practice.loc[practice["name"] == name, "trial_id"])) for name in PRACTICE_ORDER if name in table.index]
-    path = figures / "practice_loss_curves.png"
     plots.plot_loss_grid(experiments.history, panels, path, "Practice variants: loss by epoch")
     blocks.append(Image(path, "Training (solid) and validation (dashed) loss by epoch, one panel per practice variant; one colour per seed."))
     return blocks
