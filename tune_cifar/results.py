@@ -135,8 +135,9 @@ def read_experiment_state(experiment_dir: Path) -> dict[str, dict[str, Any]]:
     Ray Tune writes a new ``experiment_state-<timestamp>.json`` on each start or resume, so
     the newest file contains the latest statuses. Returns an empty dict when there is none.
     """
-    # The name carries the start time, which breaks ties when a copy gave the files one mtime.
-    states = sorted(experiment_dir.glob("experiment_state-*.json"), key=lambda path: (path.stat().st_mtime, path.name))
+    # The name carries the session's start time (YYYY-MM-DD_HH-MM-SS, which sorts as text).
+    # Modification times are no guide: a resumed run also rewrites the older sessions' files.
+    states = sorted(experiment_dir.glob("experiment_state-*.json"), key=lambda path: path.name)
     if not states:
         return {}
     try:
