@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import os
 import platform
 import shlex
@@ -22,6 +24,13 @@ from tune_cifar.training import DeviceData, Trainer, TrainingOptions
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "datasets" / "cifar10-jpg"
 """The full CIFAR-10 JPEG copy that sits beside the checkout on the project's machines."""
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, cache: bool = True) -> None:
+    """Add ``--data-dir`` (and ``--cache-dir`` unless ``cache`` is False), shared by every benchmark."""
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="CIFAR-10 folder (default: %(default)s)")
+    if cache:
+        parser.add_argument("--cache-dir", type=Path, help="decoded-array cache folder (default: tune_cifar's)")
 
 
 def describe_machine() -> list[str]:

@@ -15,10 +15,9 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Sequence
 
-from benchmarks.common import DEFAULT_DATA_DIR, describe_machine, format_load, format_table
+from benchmarks.common import add_data_arguments, describe_machine, format_load, format_table
 from tune_cifar.data import load_cifar10
 
 # Goal: a cached load of the full set in under this many seconds.
@@ -27,7 +26,7 @@ GOAL_CACHED_S = 2.0
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.data_loading", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="CIFAR-10 folder (default: %(default)s)")
+    add_data_arguments(parser, cache=False)
     parser.add_argument("--repeats", type=int, default=5, help="cached loads to time (default: %(default)s)")
     return parser
 

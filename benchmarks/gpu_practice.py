@@ -27,9 +27,10 @@ from typing import Sequence
 import pandas as pd
 import torch
 
-from benchmarks.common import DEFAULT_DATA_DIR, REPO_ROOT, describe_machine, format_load, format_table, write_image_folders
+from benchmarks.common import add_data_arguments, REPO_ROOT, describe_machine, format_load, format_table, write_image_folders
 from tune_cifar import reproduce
 from tune_cifar.practice import PRACTICE_ORDER
+from tune_cifar.training import PRECISIONS
 
 GOAL_TOTAL_S = 300.0
 SAMPLE_INTERVAL_S = 1.0
@@ -37,12 +38,11 @@ SAMPLE_INTERVAL_S = 1.0
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu_practice", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="CIFAR-10 folder (default: %(default)s)")
-    parser.add_argument("--cache-dir", type=Path, help="decoded-array cache folder (default: tune_cifar's)")
+    add_data_arguments(parser)
     parser.add_argument("--output", type=Path, help="run folder (default: runs/gpu_practice/<date-time>)")
     parser.add_argument("--gpus-per-trial", type=float, help="GPU share per trial (default: 1/6 with a GPU, 0 without)")
     parser.add_argument("--cpus-per-trial", type=float, help="CPUs per trial (default: this machine's CPUs / 6, at least 1)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"), help="training precision (default: %(default)s)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="training precision (default: %(default)s)")
     parser.add_argument("--max-epochs", type=int, help="cap every variant's epoch budget (default: the full protocol)")
     parser.add_argument("--tiny", action="store_true", help="CPU check: generated 200-image data set, one epoch per variant")
     return parser

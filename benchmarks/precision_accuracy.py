@@ -15,12 +15,11 @@ import os
 import statistics
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Sequence
 
 import torch
 
-from benchmarks.common import DEFAULT_DATA_DIR, describe_machine, format_load, format_table
+from benchmarks.common import add_data_arguments, describe_machine, format_load, format_table
 from tune_cifar.data import load_cifar10
 from tune_cifar.practice import load_variants, select_variants
 from tune_cifar.training import DeviceData, Trainer, TrainingOptions, fit
@@ -28,8 +27,7 @@ from tune_cifar.training import DeviceData, Trainer, TrainingOptions, fit
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.precision_accuracy", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="CIFAR-10 folder (default: %(default)s)")
-    parser.add_argument("--cache-dir", type=Path, help="decoded-array cache folder (default: tune_cifar's)")
+    add_data_arguments(parser)
     parser.add_argument("--variants", default="original", help="variants to train (default: %(default)s)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per precision: 0, 1, ... (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run, early stopping off (default: %(default)s)")

@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from benchmarks.common import (
-    DEFAULT_DATA_DIR,
     Architecture,
+    add_data_arguments,
     describe_machine,
     format_load,
     format_table,
@@ -52,8 +52,7 @@ GOAL_OVER_KERAS = 1.3
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="CIFAR-10 folder (default: %(default)s)")
-    parser.add_argument("--cache-dir", type=Path, help="decoded-array cache folder (default: tune_cifar's)")
+    add_data_arguments(parser)
     parser.add_argument("--variants", help="comma-separated variant names; their architectures are measured (default: all)")
     parser.add_argument("--images", type=int, default=6000, help="timed training images per measurement (default: %(default)s)")
     parser.add_argument("--warmup-batches", type=int, default=10, help="untimed batches before the reference loops' timing (default: %(default)s)")

@@ -15,20 +15,18 @@ import argparse
 import itertools
 import os
 import sys
-from pathlib import Path
 from typing import Sequence
 
 import torch
 
-from benchmarks.common import DEFAULT_DATA_DIR, describe_machine, format_load, format_table, practice_architectures, trainer_throughput
+from benchmarks.common import add_data_arguments, describe_machine, format_load, format_table, practice_architectures, trainer_throughput
 from tune_cifar.data import load_cifar10
 from tune_cifar.training import COMPILE_MODES, TrainingOptions
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.trainer_options", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="CIFAR-10 folder (default: %(default)s)")
-    parser.add_argument("--cache-dir", type=Path, help="decoded-array cache folder (default: tune_cifar's)")
+    add_data_arguments(parser)
     parser.add_argument("--variants", default="original,q4", help="variants whose architectures are measured (default: %(default)s)")
     parser.add_argument("--images", type=int, default=4000, help="timed training images per cell (default: %(default)s)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device to measure on (default: %(default)s)")

@@ -27,7 +27,7 @@ from typing import Sequence
 
 import torch
 
-from benchmarks.common import DEFAULT_DATA_DIR, describe_machine, format_load, format_table
+from benchmarks.common import add_data_arguments, describe_machine, format_load, format_table
 from tune_cifar import reproduce
 from tune_cifar.data import load_cifar10
 from tune_cifar.practice import load_variants, select_variants
@@ -39,8 +39,7 @@ GOAL_OVERHEAD = 0.10
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.tune_overhead", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="CIFAR-10 folder (default: %(default)s)")
-    parser.add_argument("--cache-dir", type=Path, help="decoded-array cache folder (default: tune_cifar's)")
+    add_data_arguments(parser)
     parser.add_argument("--variants", default="original,q1", help="variants to train, one trial each (default: %(default)s)")
     parser.add_argument("--max-epochs", type=int, default=1, help="epoch cap of every trial (default: %(default)s)")
     parser.add_argument("--cpus", type=int, default=os.cpu_count(), help="threads of the plain loop and CPUs per Tune trial (default: %(default)s)")
