@@ -11,6 +11,7 @@ import pickle
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -95,6 +96,17 @@ def write_cifar_batches(folder: Path, seed: int = 0) -> Path:
     )
     return folder
 
+
+
+def random_arrays(n_train: int, n_test: int, seed: int = 0) -> SimpleNamespace:
+    """Return random in-memory CIFAR-10-shaped arrays with the fields of ``Cifar10``, for trainer tests."""
+    rng = np.random.default_rng(seed)
+    return SimpleNamespace(
+        x_train=rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
+        y_train=rng.integers(0, 10, n_train),
+        x_test=rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8),
+        y_test=rng.integers(0, 10, n_test),
+    )
 
 def write_cifar_folder(
     path: Path, n_train_per_class: int, n_test_per_class: int, fmt: str = "png", seed: int = 0

@@ -1,25 +1,17 @@
 """The benchmark scripts' helpers and a tiny run of each script that needs no real data or GPU."""
 
-from types import SimpleNamespace
-
-import numpy as np
 import pytest
 import torch
 
 from benchmarks import gpu_practice, throughput
 from benchmarks.common import fit_subset, practice_architectures, trainer_throughput, write_image_folders
 from benchmarks.tutorial_reference import tutorial_loader, tutorial_throughput
+from tests.conftest import random_arrays
 from tune_cifar.training import DeviceData, TrainingOptions, to_float
 
 
 def arrays(n_train=200, n_test=20, seed=0):
-    rng = np.random.default_rng(seed)
-    return SimpleNamespace(
-        x_train=rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
-        y_train=rng.integers(0, 10, n_train),
-        x_test=rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8),
-        y_test=rng.integers(0, 10, n_test),
-    )
+    return random_arrays(n_train, n_test, seed)
 
 
 def test_architectures_merge_q1_and_q2():

@@ -1,10 +1,8 @@
 import math
-from types import SimpleNamespace
-
-import numpy as np
 import pytest
 import torch
 
+from tests.conftest import random_arrays
 from tune_cifar.config import TrialConfig
 from tune_cifar.training import DeviceData, Trainer, TrainingOptions, epoch_permutation, fit, to_float
 
@@ -20,13 +18,7 @@ SMALL = {
 
 
 def arrays(n_train=100, n_test=30, seed=0):
-    rng = np.random.default_rng(seed)
-    return SimpleNamespace(
-        x_train=rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
-        y_train=rng.integers(0, 10, n_train),
-        x_test=rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8),
-        y_test=rng.integers(0, 10, n_test),
-    )
+    return random_arrays(n_train, n_test, seed)
 
 
 def trainer(data=None, seed=0, **overrides):
