@@ -76,7 +76,8 @@ def test_summary_md_answers(finished_run):
     _, output, _ = finished_run
     text = (output / "summary.md").read_text()
     assert "Q4 against the original" in text
-    assert "1,626,442" in text and "262,570" in text
+    assert "1,626,442" in text
+    assert "262,570" in text
     assert "Not answered: extra and q3" in text
 
 
@@ -94,7 +95,7 @@ def test_trial_folder_has_meta_and_checkpoint(finished_run):
 def test_rerun_without_resume_is_rejected(finished_run, capsys):
     _, _, argv = finished_run
     assert reproduce.main(argv) == 2
-    assert "already holds an experiment; pass --resume" in capsys.readouterr().err
+    assert "already contains an experiment; pass --resume" in capsys.readouterr().err
 
 
 def test_resume_of_finished_run_keeps_trials(finished_run):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 @dataclass
 class EarlyStopping:
-    """Track val_loss epoch by epoch and say when Keras would stop training."""
+    """Track val_loss epoch by epoch and report when Keras would stop training."""
 
     patience: int
     best: float = math.inf

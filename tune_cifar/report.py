@@ -120,7 +120,7 @@ def report_blocks(experiments: Experiments, metric: str, figures: Path, top: int
     blocks += _trials_section(ranked, metric)
     blocks += _pareto_section(ranked, metric, figures)
     # Each reproduce experiment has its own epoch budgets and seeds, so its variants are
-    # compared only with each other; pooling two runs would count them as extra seeds.
+    # compared only with each other. Pooling two runs would count them as extra seeds.
     practice_runs = list(ranked[ranked["practice"]].groupby("experiment", sort=False))
     for index, (folder, run) in enumerate(practice_runs):
         suffix = "" if len(practice_runs) == 1 else f"_{index + 1}"

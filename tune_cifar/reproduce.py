@@ -140,7 +140,7 @@ def _settings(args: argparse.Namespace, output: Path) -> dict[str, Any]:
     if not args.resume:
         if experiment_path(output).exists():
             raise RunError(
-                f"{output} already holds an experiment; pass --resume to continue it, "
+                f"{output} already contains an experiment; pass --resume to continue it, "
                 "or choose another --output folder"
             )
         return given

@@ -42,7 +42,7 @@ EVAL_BATCH_SIZE = 1000
 
 @dataclass(frozen=True)
 class TrainingOptions:
-    """How a trial runs on its hardware; none of these change the protocol."""
+    """Hardware settings of a trial; none of them change the training protocol."""
 
     device: str = "auto"
     """'auto' (CUDA when available), 'cpu' or 'cuda'."""
@@ -75,7 +75,7 @@ class EpochRecord:
 
 @dataclass
 class TrialOutcome:
-    """What a finished trial reports besides its epoch history."""
+    """Final results of a finished trial, besides its epoch history."""
 
     params: int
     epochs_run: int
@@ -147,7 +147,7 @@ class DeviceData:
 
 def _images_to_device(images: np.ndarray, device: torch.device, channels_last: bool) -> torch.Tensor:
     # NHWC uint8 -> NCHW uint8, kept as bytes until a batch is taken. Arrays from Ray's
-    # object store are read-only; torch warns about that, but these tensors are never
+    # object store are read-only, and torch warns about that. These tensors are never
     # written to, so the warning is silenced instead of paying for a copy.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
